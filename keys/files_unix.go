@@ -1,0 +1,48 @@
+//go:build unix
+
+package keys
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// unixPermissions says that mode bits and owners mean what they say here.
+const unixPermissions = true
+
+// checkOwner refuses a file not owned by the current user (or by root, when
+// rootOK).
+func checkOwner(path string, fi fs.FileInfo, rootOK bool) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	uid := os.Getuid()
+	if int64(st.Uid) == int64(uid) || (rootOK && st.Uid == 0) {
+		return nil
+	}
+	want := fmt.Sprintf("uid %d", uid)
+	if rootOK && uid != 0 {
+		want += " or root"
+	}
+	return fmt.Errorf("%w: %q is owned by uid %d; it must be owned by %s, the user running this program (run: chown %d %s)",
+		ErrBadPermissions, path, st.Uid, want, uid, shellQuote(path))
+}
+
+// syncDir makes a rename or link in dir durable. File systems that cannot sync
+// a directory are not an error.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	err = d.Sync()
+	if err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, errors.ErrUnsupported) {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
