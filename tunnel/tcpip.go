@@ -1,0 +1,126 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/loopgate/loopgate/policy"
+)
+
+// directTCPIP is the payload of a direct-tcpip channel open (RFC 4254 7.2).
+type directTCPIP struct {
+	Host     string
+	Port     uint32
+	OrigHost string
+	OrigPort uint32
+}
+
+// forward handles one direct-tcpip channel in the order: parse, decide,
+// dial, accept, copy. A request policy refuses never reaches a socket.
+func (c *gwConn) forward(nc ssh.NewChannel) {
+	var req directTCPIP
+	if err := ssh.Unmarshal(nc.ExtraData(), &req); err != nil {
+		c.log.Info("tunnel denied", "reason", "malformed direct-tcpip request")
+		nc.Reject(ssh.ConnectionFailed, "malformed request")
+		return
+	}
+	svc, err := c.decide(req.Host, req.Port)
+	if err != nil {
+		c.log.Info("tunnel denied", "host", clean(req.Host), "port", req.Port, "reason", clean(err.Error()))
+		nc.Reject(ssh.Prohibited, "administratively prohibited")
+		return
+	}
+	up, err := c.dial(svc)
+	if err != nil {
+		c.log.Warn("tunnel failed", "service", svc.Name, "addr", svc.Addr.String(), "reason", err.Error())
+		nc.Reject(ssh.ConnectionFailed, "connect failed")
+		return
+	}
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		up.Close()
+		c.log.Info("tunnel failed", "service", svc.Name, "reason", err.Error())
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	start := c.g.now()
+	c.log.Info("tunnel opened", "service", svc.Name, "addr", svc.Addr.String(),
+		"origin", clean(net.JoinHostPort(req.OrigHost, fmt.Sprint(req.OrigPort))))
+	stop := context.AfterFunc(c.ctx, func() { ch.Close(); up.Close() })
+	in, out := splice(ch, up)
+	stop()
+	ch.Close()
+	up.Close()
+	c.log.Info("tunnel closed", "service", svc.Name, "bytes_in", in, "bytes_out", out,
+		"duration", c.g.now().Sub(start).Round(time.Millisecond).String())
+}
+
+// decide asks the current rules, not the ones the connection started with,
+// so a reload or an expiry applies to the next tunnel at once.
+func (c *gwConn) decide(host string, port uint32) (policy.Service, error) {
+	rules := c.g.rules.Load()
+	if err := c.admitted(rules); err != nil {
+		return policy.Service{}, err
+	}
+	k, _ := rules.lookup(c.who.Load().pub)
+	return rules.Policy.Check(k, host, port)
+}
+
+var errNotLoopback = errors.New("refusing non-loopback address")
+
+// dial connects to a service's configured address, never to anything the
+// peer sent, and checks before connect and after that the address is loopback.
+func (c *gwConn) dial(svc policy.Service) (net.Conn, error) {
+	d := net.Dialer{Timeout: c.g.cfg.DialTimeout, Control: loopbackOnly}
+	conn, err := d.DialContext(c.ctx, "tcp", svc.Addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", svc.Addr, err)
+	}
+	if !addrOf(conn.RemoteAddr()).IsLoopback() {
+		conn.Close()
+		return nil, fmt.Errorf("dial %s: peer %s: %w", svc.Addr, conn.RemoteAddr(), errNotLoopback)
+	}
+	return conn, nil
+}
+
+// loopbackOnly is a net.Dialer Control hook: it runs on the socket just
+// before connect(2) with the numeric address being dialled.
+func loopbackOnly(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil || !ap.Addr().Unmap().IsLoopback() {
+		return fmt.Errorf("%s: %w", address, errNotLoopback)
+	}
+	return nil
+}
+
+// splice copies both ways with half-close: when one side finishes sending,
+// the other is told EOF but may still answer, so no response is cut short.
+// It returns the bytes sent to the service and to the client.
+func splice(ch ssh.Channel, up net.Conn) (in, out int64) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		in, _ = io.Copy(up, ch)
+		closeWrite(up)
+	}()
+	out, _ = io.Copy(ch, up)
+	ch.CloseWrite()
+	<-done
+	return in, out
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+		return
+	}
+	c.Close()
+}
