@@ -1,0 +1,77 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/loopgate/loopgate/config"
+	"github.com/loopgate/loopgate/keys"
+	"github.com/loopgate/loopgate/tunnel"
+)
+
+// loaded is everything the daemon reads from disk.
+type loaded struct {
+	cfg      *config.Config
+	hostKeys []ssh.Signer
+	rules    *tunnel.Rules
+}
+
+// loadRules reads authorized_keys and joins it with the config's policy.
+func loadRules(cfg *config.Config) (*tunnel.Rules, error) {
+	entries, err := keys.LoadAuthorizedKeys(cfg.AuthorizedKeysFile)
+	if err != nil {
+		return nil, err
+	}
+	return rulesFor(cfg, entries, cfg.AuthorizedKeysFile)
+}
+
+// loadRulesFrom is loadRules for authorized_keys text not yet on disk.
+func loadRulesFrom(cfg *config.Config, data []byte) (*tunnel.Rules, error) {
+	entries, err := keys.ParseAuthorizedKeys(data, cfg.AuthorizedKeysFile)
+	if err != nil {
+		return nil, err
+	}
+	return rulesFor(cfg, entries, cfg.AuthorizedKeysFile)
+}
+
+func rulesFor(cfg *config.Config, entries []keys.AuthorizedKey, source string) (*tunnel.Rules, error) {
+	p, err := cfg.Policy()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	return tunnel.NewRules(p, entries, source)
+}
+
+// loadAll reads the config and every file it names, and returns all the
+// problems found, one per file, so `check` can list them together.
+func loadAll(path string) (*loaded, []error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, []error{err}
+	}
+	l := &loaded{cfg: cfg}
+	var errs []error
+	for _, p := range cfg.HostKeys {
+		s, err := keys.LoadHostKey(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		l.hostKeys = append(l.hostKeys, s)
+	}
+	if l.rules, err = loadRules(cfg); err != nil {
+		errs = append(errs, err)
+	}
+	return l, errs
+}
+
+// loadForServe is loadAll for the daemon: any problem stops it.
+func loadForServe(path string) (*loaded, error) {
+	l, errs := loadAll(path)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return l, nil
+}

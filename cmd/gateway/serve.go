@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/loopgate/loopgate/config"
+	"github.com/loopgate/loopgate/keys"
+	"github.com/loopgate/loopgate/tunnel"
+)
+
+func newServeCmd(a *app) *cobra.Command {
+	var confPath, listen string
+	cmd := &cobra.Command{
+		Use:   "serve --config FILE [--listen ADDR]",
+		Short: "Run the gateway in the foreground",
+		Long: `serve runs the SSH gateway in the foreground and logs audit events to stderr.
+
+Signals:
+  SIGHUP           reload the config's services and grants and authorized_keys; a bad
+                   file keeps the last good set and logs "reload failed". Connections
+                   whose key is no longer admitted are closed. Listen and HostKey
+                   changes need a restart.
+  SIGTERM, SIGINT  stop accepting, let open tunnels finish for DrainTimeout, then exit 0.
+
+Config keywords (gateway.conf, one per line, '#' comments, relative paths are
+relative to the config file):
+  Listen ADDR                 SSH listen address (default ` + config.DefaultListen + `)
+  HostKey FILE                host private key, 0600 (repeatable)
+  AuthorizedKeysFile FILE     OpenSSH authorized_keys; the comment is the identity name;
+                              options: restrict, port-forwarding, no-port-forwarding,
+                              from=, expiry-time=, permitopen=
+  Service NAME IP:PORT        a loopback service the gateway may dial (repeatable)
+  Grant NAME SVC[,SVC...]     services an identity may reach (one line per name)
+  DialTimeout DURATION        bound on connecting to a service (default ` + config.DefaultDialTimeout.String() + `)
+  LoginGraceTime DURATION     bound on handshake and authentication (default ` + config.DefaultLoginGraceTime.String() + `)
+  DrainTimeout DURATION       how long shutdown waits for open tunnels (default ` + config.DefaultDrainTimeout.String() + `)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if confPath == "" {
+				return errors.New("--config is required")
+			}
+			return runServe(cmd.Context(), a.log, confPath, listen)
+		},
+	}
+	cmd.Flags().StringVar(&confPath, "config", "", "gateway config file (required)")
+	cmd.Flags().StringVar(&listen, "listen", "", "listen address, overriding the config's Listen")
+	return cmd
+}
+
+func runServe(ctx context.Context, log *slog.Logger, confPath, listen string) error {
+	l, err := loadForServe(confPath)
+	if err != nil {
+		return err
+	}
+	if listen == "" {
+		listen = l.cfg.Listen
+	} else if err := config.ValidListen(listen); err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	gw, err := tunnel.NewGateway(tunnel.GatewayConfig{
+		HostKeys:       l.hostKeys,
+		Rules:          l.rules,
+		Logger:         log,
+		DialTimeout:    l.cfg.DialTimeout,
+		LoginGraceTime: l.cfg.LoginGraceTime,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "host_key", keys.Fingerprint(l.hostKeys[0].PublicKey()),
+		"services", len(l.cfg.Services), "keys", l.rules.Len())
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(ln) }()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			reload(log, gw, confPath)
+		case err := <-served:
+			return fmt.Errorf("serve: %w", err)
+		case <-ctx.Done():
+			return drain(log, gw, l.cfg, served)
+		}
+	}
+}
+
+// reload applies a new config and authorized_keys, or keeps the old ones.
+func reload(log *slog.Logger, gw *tunnel.Gateway, confPath string) {
+	cfg, err := config.Load(confPath)
+	if err == nil {
+		var rules *tunnel.Rules
+		if rules, err = loadRules(cfg); err == nil {
+			gw.SetRules(rules)
+			log.Info("reloaded", "services", len(cfg.Services), "keys", rules.Len())
+			return
+		}
+	}
+	log.Error("reload failed", "error", err, "kept", "previous configuration")
+}
+
+func drain(log *slog.Logger, gw *tunnel.Gateway, cfg *config.Config, served <-chan error) error {
+	log.Info("shutting down", "drain_timeout", cfg.DrainTimeout.String())
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+	defer cancel()
+	if err := gw.Shutdown(ctx); err != nil {
+		log.Warn("drain deadline reached; open tunnels were closed", "error", err)
+	}
+	<-served
+	log.Info("stopped")
+	return nil
+}
