@@ -1,0 +1,23 @@
+// Package integration holds end-to-end tests of the built programs.
+//
+// TestMain builds the real gateway binary once; each test gives it its own
+// directory (made with `gateway init` and `gateway allow`), runs
+// `gateway serve` on 127.0.0.1:0 with JSON logs, and drives it with the
+// stock OpenSSH client and curl against a local HTTP upstream. A few tests
+// use golang.org/x/crypto/ssh as the client to send what OpenSSH cannot be
+// made to send. Assertions are on real outcomes: exit codes, bytes that came
+// back through the tunnel, connections the upstream saw, and the gateway's
+// audit events.
+//
+// Files: main_test.go builds the binary; harness_test.go runs commands,
+// operators' keys and the gateway; http_test.go holds the upstream server
+// and curl helpers; events_test.go collects and matches log events;
+// gateway_test.go drives the gateway with OpenSSH; goclient_test.go with
+// golang.org/x/crypto/ssh.
+//
+// Set INTEGRATION_LOG=1 to print every gateway's log, not only on failure.
+//
+// The tests skip when ssh, ssh-keygen or curl is missing, except when CI=true,
+// where a missing tool is a failure. Some checks (child processes, source
+// addresses 127.0.0.2 and 127.0.0.3) rely on Linux.
+package integration
