@@ -55,7 +55,7 @@ func (c *gwConn) forward(nc ssh.NewChannel) {
 	c.log.Info("tunnel opened", "service", svc.Name, "addr", svc.Addr.String(),
 		"origin", clean(net.JoinHostPort(req.OrigHost, fmt.Sprint(req.OrigPort))))
 	stop := context.AfterFunc(c.ctx, func() { ch.Close(); up.Close() })
-	in, out := splice(ch, up)
+	in, out := splice(ch, up.(halfCloser)) // dial returns a *net.TCPConn
 	stop()
 	ch.Close()
 	up.Close()
@@ -104,12 +104,12 @@ func loopbackOnly(_, address string, _ syscall.RawConn) error {
 // splice copies both ways with half-close: when one side finishes sending,
 // the other is told EOF but may still answer, so no response is cut short.
 // It returns the bytes sent to the service and to the client.
-func splice(ch ssh.Channel, up net.Conn) (in, out int64) {
+func splice(ch, up halfCloser) (in, out int64) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		in, _ = io.Copy(up, ch)
-		closeWrite(up)
+		up.CloseWrite()
 	}()
 	out, _ = io.Copy(ch, up)
 	ch.CloseWrite()
@@ -117,10 +117,9 @@ func splice(ch ssh.Channel, up net.Conn) (in, out int64) {
 	return in, out
 }
 
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-		return
-	}
-	c.Close()
+// halfCloser is a stream that can stop sending but still receive: an SSH
+// channel, or a TCP connection.
+type halfCloser interface {
+	io.ReadWriter
+	CloseWrite() error
 }

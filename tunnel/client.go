@@ -1,0 +1,357 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Defaults for zero ClientConfig fields.
+const (
+	DefaultKeepaliveInterval = 15 * time.Second
+	DefaultKeepaliveCountMax = 3
+	DefaultConnectTimeout    = 15 * time.Second
+	DefaultMinBackoff        = 500 * time.Millisecond
+	DefaultMaxBackoff        = 30 * time.Second
+	DefaultWaitWhileDown     = 10 * time.Second
+)
+
+// ClientConfig configures a Client. The zero value of each field but SSH
+// and Addr is safe.
+type ClientConfig struct {
+	// Addr is the gateway's host:port. Required.
+	Addr string
+	// SSH holds the user, auth methods, host key callback and host key
+	// algorithms. Required, with a HostKeyCallback.
+	SSH *ssh.ClientConfig
+	// Dial opens the transport to Addr. Nil means a plain TCP dial; a
+	// ProxyJump chain supplies its own.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// KeepaliveInterval is how often an idle connection is probed. Zero
+	// means DefaultKeepaliveInterval; negative disables keepalives.
+	KeepaliveInterval time.Duration
+	// KeepaliveCountMax is how many probes may go unanswered before the
+	// connection is declared dead. Zero means DefaultKeepaliveCountMax.
+	KeepaliveCountMax int
+	// ConnectTimeout bounds one connection attempt, handshake included.
+	// Zero means DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the jittered exponential wait between
+	// reconnection attempts. Zero means DefaultMinBackoff / DefaultMaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+	// WaitWhileDown is how long DialService waits for a lost connection to
+	// come back before it fails with ErrDown. Zero means DefaultWaitWhileDown.
+	WaitWhileDown time.Duration
+	// Logger receives one line per connection event. Nil discards.
+	Logger *slog.Logger
+	// Jitter returns a number in [0, 1). Nil means math/rand/v2.
+	Jitter func() float64
+}
+
+// Client keeps one SSH connection to a gateway up and opens tunnels over
+// it. Every forward and proxy request shares the connection.
+type Client struct {
+	cfg ClientConfig
+	log *slog.Logger
+
+	mu      sync.Mutex
+	conn    *ssh.Client   // nil while down
+	up      chan struct{} // closed when conn is set; replaced when it drops
+	lastErr error         // why the connection is down
+	closed  bool
+}
+
+// NewClient checks cfg and returns a Client; it does not connect.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.Addr == "" || cfg.SSH == nil || cfg.SSH.HostKeyCallback == nil {
+		return nil, errors.New("tunnel: client needs an address, an ssh config and a host key callback")
+	}
+	if cfg.KeepaliveInterval == 0 {
+		cfg.KeepaliveInterval = DefaultKeepaliveInterval
+	}
+	cfg.KeepaliveCountMax = cmp(cfg.KeepaliveCountMax, DefaultKeepaliveCountMax)
+	cfg.ConnectTimeout = cmp(cfg.ConnectTimeout, DefaultConnectTimeout)
+	cfg.MinBackoff = cmp(cfg.MinBackoff, DefaultMinBackoff)
+	cfg.MaxBackoff = max(cmp(cfg.MaxBackoff, DefaultMaxBackoff), cfg.MinBackoff)
+	cfg.WaitWhileDown = cmp(cfg.WaitWhileDown, DefaultWaitWhileDown)
+	if cfg.Jitter == nil {
+		cfg.Jitter = rand.Float64
+	}
+	if cfg.Dial == nil {
+		cfg.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{cfg: cfg, log: log.With("gateway", cfg.Addr), up: make(chan struct{})}, nil
+}
+
+// cmp returns v, or def when v is not positive.
+func cmp[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// ErrFatal marks connection errors that retrying cannot fix: a host key
+// that does not match, or a key the gateway does not accept.
+var ErrFatal = errors.New("not retrying")
+
+// Connect makes the first connection. It fails at once, so that a wrong
+// host key or key is reported to the operator rather than retried.
+func (c *Client) Connect(ctx context.Context) error {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	c.setUp(conn)
+	c.log.Info("connected")
+	return nil
+}
+
+// Run keeps the connection up until ctx is done or Close is called: when
+// it drops, it reconnects with jittered exponential backoff. It returns
+// nil when stopped, or an error wrapping ErrFatal when the gateway's host
+// key or the operator's key stops being accepted.
+func (c *Client) Run(ctx context.Context) error {
+	for {
+		conn := c.current()
+		if conn != nil {
+			stop := context.AfterFunc(ctx, func() { conn.Close() })
+			kctx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); c.keepalive(kctx, conn) }()
+			err := conn.Wait()
+			cancel()
+			<-done
+			stop()
+			c.setDown(err)
+			if ctx.Err() != nil || c.isClosed() {
+				return nil
+			}
+			c.log.Warn("connection lost; reconnecting", "error", describe(err))
+		}
+		if err := c.reconnect(ctx); err != nil || c.current() == nil {
+			return err // fatal, or stopped while down
+		}
+	}
+}
+
+// reconnect dials until it succeeds, ctx ends (nil) or a fatal error.
+func (c *Client) reconnect(ctx context.Context) error {
+	backoff := c.cfg.MinBackoff
+	for attempt := 1; ; attempt++ {
+		if ctx.Err() != nil || c.isClosed() {
+			return nil
+		}
+		conn, err := c.dial(ctx)
+		if err == nil {
+			c.setUp(conn)
+			c.log.Info("reconnected", "attempt", attempt)
+			return nil
+		}
+		c.setDown(err)
+		if errors.Is(err, ErrFatal) {
+			c.log.Error("giving up", "error", err.Error())
+			return err
+		}
+		wait := time.Duration(float64(backoff) * (0.5 + c.cfg.Jitter()))
+		c.log.Warn("reconnect failed", "attempt", attempt, "error", describe(err), "retry_in", wait.Round(time.Millisecond).String())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, c.cfg.MaxBackoff)
+	}
+}
+
+// dial makes one connection attempt under ConnectTimeout.
+func (c *Client) dial(ctx context.Context) (*ssh.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+	defer cancel()
+	raw, err := c.cfg.Dial(ctx, c.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", c.cfg.Addr, err)
+	}
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	defer stop()
+	var hostKeyErr atomic.Pointer[error] // the callback runs on the handshake goroutine
+	cfg := *c.cfg.SSH
+	cfg.HostKeyCallback = func(host string, remote net.Addr, key ssh.PublicKey) error {
+		err := c.cfg.SSH.HostKeyCallback(host, remote, key)
+		if err != nil {
+			hostKeyErr.Store(&err)
+		}
+		return err
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(raw, c.cfg.Addr, &cfg)
+	switch {
+	case hostKeyErr.Load() != nil:
+		raw.Close()
+		return nil, fmt.Errorf("%w: %w", ErrFatal, *hostKeyErr.Load())
+	case err != nil && strings.Contains(err.Error(), "unable to authenticate"):
+		raw.Close()
+		return nil, fmt.Errorf("%w: the gateway at %s did not accept any offered key (%s)", ErrFatal, c.cfg.Addr, cfg.User)
+	case err != nil:
+		raw.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("connect to %s: timed out after %s", c.cfg.Addr, c.cfg.ConnectTimeout)
+		}
+		return nil, fmt.Errorf("connect to %s: %w", c.cfg.Addr, err)
+	}
+	return ssh.NewClient(sc, chans, reqs), nil
+}
+
+// keepalive probes conn every KeepaliveInterval and closes it when
+// KeepaliveCountMax probes in a row go unanswered, so Run notices a dead
+// link instead of waiting for TCP to give up.
+func (c *Client) keepalive(ctx context.Context, conn *ssh.Client) {
+	if c.cfg.KeepaliveInterval < 0 {
+		return
+	}
+	tick := time.NewTicker(c.cfg.KeepaliveInterval)
+	defer tick.Stop()
+	answered := make(chan struct{}, 1)
+	inflight, missed := false, 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-answered:
+			inflight, missed = false, 0
+		case <-tick.C:
+			if inflight {
+				if missed++; missed >= c.cfg.KeepaliveCountMax {
+					c.log.Warn("gateway stopped answering keepalives; closing the connection", "missed", missed)
+					conn.Close()
+					return
+				}
+				continue
+			}
+			inflight = true
+			go func() { // ends when the reply arrives or conn closes
+				if _, _, err := conn.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+					answered <- struct{}{}
+				}
+			}()
+		}
+	}
+}
+
+func (c *Client) current() *ssh.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn
+}
+
+func (c *Client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+func (c *Client) setUp(conn *ssh.Client) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		conn.Close()
+		return
+	}
+	c.conn, c.lastErr = conn, nil
+	close(c.up)
+}
+
+func (c *Client) setDown(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn != nil {
+		c.conn = nil
+		c.up = make(chan struct{})
+	}
+	c.lastErr = err
+}
+
+// Close closes the connection and stops Run from reconnecting.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.conn != nil {
+		return c.conn.Close()
+	}
+	return nil
+}
+
+// SSH returns the current connection, waiting up to WaitWhileDown for one.
+func (c *Client) SSH(ctx context.Context) (*ssh.Client, error) {
+	deadline := time.NewTimer(c.cfg.WaitWhileDown)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		conn, up, closed, lastErr := c.conn, c.up, c.closed, c.lastErr
+		c.mu.Unlock()
+		switch {
+		case conn != nil:
+			return conn, nil
+		case closed:
+			return nil, fmt.Errorf("%w: client closed", ErrDown)
+		}
+		select {
+		case <-up:
+		case <-deadline.C:
+			return nil, fmt.Errorf("%w: no connection to %s for %s (%s)", ErrDown, c.cfg.Addr, c.cfg.WaitWhileDown, describe(lastErr))
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// DialService opens a direct-tcpip channel to host:port on the gateway,
+// waiting up to WaitWhileDown for a connection. Errors wrap ErrRefused,
+// ErrUnreachable or ErrDown.
+func (c *Client) DialService(ctx context.Context, host string, port int) (net.Conn, error) {
+	conn, err := c.SSH(ctx)
+	if err != nil {
+		return nil, err
+	}
+	target := net.JoinHostPort(host, strconv.Itoa(port))
+	ch, err := conn.DialContext(ctx, "tcp", target)
+	if err == nil {
+		return ch, nil
+	}
+	var oce *ssh.OpenChannelError
+	switch {
+	case errors.As(err, &oce) && oce.Reason == ssh.Prohibited:
+		return nil, fmt.Errorf("%s: %w", target, ErrRefused)
+	case errors.As(err, &oce):
+		return nil, fmt.Errorf("%s: %w (%s)", target, ErrUnreachable, oce.Message)
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("%s: %w", target, ctx.Err())
+	default:
+		return nil, fmt.Errorf("%s: %w: %w", target, ErrDown, err)
+	}
+}
+
+// describe renders a connection error for a log line.
+func describe(err error) string {
+	if err == nil {
+		return "closed"
+	}
+	return err.Error()
+}

@@ -1,0 +1,75 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Forward serves one local listener, like ssh -L: every connection it
+// accepts becomes a direct-tcpip channel to Host:Port on the gateway.
+type Forward struct {
+	// Listener is where local programs connect. Required.
+	Listener net.Listener
+	// Host and Port are what the gateway is asked for: a service name or
+	// a loopback address, and the service's port.
+	Host string
+	Port int
+	// Client carries the channels. Required.
+	Client *Client
+	// Logger receives a line per failure and, at debug level, per connection.
+	Logger *slog.Logger
+}
+
+// Serve accepts until ctx is done or the listener fails, then closes the
+// listener and waits for open connections to finish.
+func (f *Forward) Serve(ctx context.Context) error {
+	log := f.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("listen", f.Listener.Addr().String(), "target", net.JoinHostPort(f.Host, strconv.Itoa(f.Port)))
+	stop := context.AfterFunc(ctx, func() { f.Listener.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		local, err := f.Listener.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.handle(ctx, local, log)
+		}()
+	}
+}
+
+func (f *Forward) handle(ctx context.Context, local net.Conn, log *slog.Logger) {
+	defer local.Close()
+	start := time.Now()
+	remote, err := f.Client.DialService(ctx, f.Host, f.Port)
+	if err != nil {
+		log.Warn("forward failed", "error", err.Error())
+		return
+	}
+	defer remote.Close()
+	stop := context.AfterFunc(ctx, func() { local.Close(); remote.Close() })
+	defer stop()
+	lc, ok := local.(halfCloser)
+	rc, ok2 := remote.(halfCloser)
+	if !ok || !ok2 {
+		log.Error("forward: connection cannot half-close")
+		return
+	}
+	out, in := splice(lc, rc)
+	log.Debug("forward closed", "bytes_out", out, "bytes_in", in, "duration", time.Since(start).Round(time.Millisecond).String())
+}
