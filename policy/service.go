@@ -48,6 +48,9 @@ func (s Service) validate() error {
 	return nil
 }
 
+// ValidServiceName reports whether name can name a service.
+func ValidServiceName(name string) bool { return checkServiceName(name) == nil }
+
 // checkServiceName enforces ^[a-z][a-z0-9_-]{0,31}$ and refuses "localhost".
 func checkServiceName(name string) error {
 	if name == "localhost" {

@@ -319,3 +319,42 @@ func TestForwardCarriesConnections(t *testing.T) {
 		t.Fatalf("Serve: %v", err)
 	}
 }
+
+func TestClientServices(t *testing.T) {
+	a, _ := echoServer(t)
+	b, _ := echoServer(t)
+	c2, _ := echoServer(t)
+	alice := newSigner(t)
+	_, aPort, _ := net.SplitHostPort(a)
+	tg := startGateway(t, map[string]string{"a": a, "b": b, "c": c2}, map[string][]string{"alice": {"a", "b"}},
+		[]keys.AuthorizedKey{entry(alice, "alice", keys.Options{PermitOpen: []keys.HostPort{{Host: "a", Port: -1}}})})
+	c, _ := newTestClient(t, tg.addr, tg.hostKey.PublicKey(), alice, nil)
+	if err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.Services(context.Background())
+	if err != nil {
+		t.Fatalf("Services: %v", err)
+	}
+	// b is granted but outside permitopen; c is not granted.
+	if len(list) != 1 || list[0].Name != "a" || strconv.Itoa(list[0].Port) != aPort {
+		t.Fatalf("Services: got %+v, want only a:%s", list, aPort)
+	}
+	if p, err := c.ServicePort(context.Background(), "a"); err != nil || strconv.Itoa(p) != aPort {
+		t.Errorf("ServicePort(a): got %d, %v; want %s", p, err, aPort)
+	}
+	if _, err := c.ServicePort(context.Background(), "c"); !errors.Is(err, ErrRefused) {
+		t.Errorf("ServicePort(c): got %v, want ErrRefused", err)
+	}
+}
+
+func TestParseServicesRejectsMalformed(t *testing.T) {
+	for _, list := range []string{"a", "a 0", "a 70000", "A 1", "a x", "a 1 2"} {
+		if _, err := parseServices(ssh.Marshal(servicesReply{List: list})); err == nil {
+			t.Errorf("parseServices(%q): got nil error", list)
+		}
+	}
+	if _, err := parseServices([]byte{1}); err == nil {
+		t.Error("parseServices(garbage): got nil error")
+	}
+}

@@ -85,7 +85,7 @@ func (c *gwConn) serve() {
 	c.log = who.log // only this goroutine and those it starts use c.log from here on
 	c.log.Info("auth accepted", "user", clean(sconn.User()), "fingerprint", keys.Fingerprint(who.pub),
 		"source", c.raw.RemoteAddr().String(), "client", clean(string(sconn.ClientVersion())))
-	go c.refuseRequests(reqs)
+	go c.handleRequests(reqs)
 	for nc := range chans {
 		c.handleChannel(nc)
 	}
@@ -175,10 +175,14 @@ var harmlessRequests = map[string]bool{
 	"hostkeys-prove-00@openssh.com": true,
 }
 
-// refuseRequests answers every global request with a refusal: the gateway
-// offers no remote forwarding or any other global service.
-func (c *gwConn) refuseRequests(reqs <-chan *ssh.Request) {
+// handleRequests answers the service list request and refuses every other
+// global request: the gateway offers no remote forwarding or anything else.
+func (c *gwConn) handleRequests(reqs <-chan *ssh.Request) {
 	for r := range reqs {
+		if r.Type == ServicesRequest {
+			c.answerServices(r)
+			continue
+		}
 		level := slog.LevelInfo
 		if harmlessRequests[r.Type] {
 			level = slog.LevelDebug
