@@ -1,0 +1,27 @@
+// Package proxy is the loopgate client's injecting hop: a local HTTP
+// endpoint that sends each request through the SSH tunnel to a device's
+// admin API (first NanoMQ's REST API) with the operator's credential set.
+//
+// Handler is built on net/http/httputil.ReverseProxy with a Rewrite
+// function, which runs after hop-by-hop headers are removed, so a caller's
+// "Connection: Authorization" cannot strip the injected header. Every
+// Authorization, Proxy-Authorization, Forwarded and X-Forwarded-* header
+// the caller sent is dropped and the Credential's value is set in its place.
+//
+// A loopback port is reachable by every program on the machine and by any
+// web page the browser opens, so Handler refuses requests whose Host is not
+// its own address (421, a DNS rebinding defence) and cross-site browser
+// requests (403, by Origin and Sec-Fetch-Site). Request bodies of unknown
+// length are buffered, up to Config.MaxBodyBytes, and sent with
+// Content-Length because NanoMQ cannot read chunked bodies. Redirects are
+// never followed, so the credential only ever goes to the service.
+//
+// Tunnel failures become honest statuses (see StatusFor): 403 refused by
+// the gateway's policy, 502 the API refused the connection, 503 tunnel down,
+// 504 timeout. Do sends a single request with the same rewriting.
+//
+// Static credentials (BearerFromFile, BasicFromFile, BearerFromEnv,
+// BasicFromEnv) are read once; they print as "[redacted]" and their errors
+// name the file or variable but never the content. Nothing here logs a
+// header value.
+package proxy
