@@ -109,8 +109,15 @@ func cmp[T int | time.Duration](v, def T) T {
 }
 
 // ErrFatal marks connection errors that retrying cannot fix: a host key
-// that does not match, or a key the gateway does not accept.
-var ErrFatal = errors.New("not retrying")
+// that does not match, or a key the gateway does not accept. Test with
+// errors.Is; the message is the underlying error's alone.
+var ErrFatal = errors.New("fatal connection error")
+
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string   { return e.err.Error() }
+func (e *fatalError) Unwrap() []error { return []error{ErrFatal, e.err} }
+func fatal(err error) error           { return &fatalError{err} }
 
 // Connect makes the first connection. It fails at once, so that a wrong
 // host key or key is reported to the operator rather than retried.
@@ -204,10 +211,10 @@ func (c *Client) dial(ctx context.Context) (*ssh.Client, error) {
 	switch {
 	case hostKeyErr.Load() != nil:
 		raw.Close()
-		return nil, fmt.Errorf("%w: %w", ErrFatal, *hostKeyErr.Load())
+		return nil, fatal(*hostKeyErr.Load())
 	case err != nil && strings.Contains(err.Error(), "unable to authenticate"):
 		raw.Close()
-		return nil, fmt.Errorf("%w: the gateway at %s did not accept any offered key (%s)", ErrFatal, c.cfg.Addr, cfg.User)
+		return nil, fatal(fmt.Errorf("%s@%s did not accept any offered key (check -i, IdentityFile or ssh-agent, and that the key is allowed on the gateway)", cfg.User, c.cfg.Addr))
 	case err != nil:
 		raw.Close()
 		if ctx.Err() != nil {
