@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/loopgate/loopgate/proxy"
+	"github.com/loopgate/loopgate/tunnel"
+)
+
+func newProxyCmd(o *common) *cobra.Command {
+	var service, listen string
+	var allowRemote bool
+	var cred credFlags
+	cmd := &cobra.Command{
+		Use:   "proxy DEST --service NAME [--listen 127.0.0.1:PORT] --auth bearer|basic --auth-file FILE",
+		Short: "Serve a local HTTP endpoint that injects the API credential",
+		Long: `proxy serves HTTP on a loopback address and sends every request through the
+tunnel to the service, replacing any Authorization the caller sent with the
+configured credential. It rejects requests whose Host is not its own address
+(DNS rebinding) and cross-site browser requests, sends bodies with
+Content-Length, and answers tunnel failures honestly: 403 refused by policy,
+502 the API refused the connection, 503 tunnel down, 504 timeout.`,
+		Example: `  client proxy alice@device --service nanomq --listen 127.0.0.1:18081 --auth basic --auth-file ~/.config/nanomq.cred
+  curl http://127.0.0.1:18081/api/v4/brokers`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if service == "" {
+				return errors.New("--service is required")
+			}
+			ap, err := netip.ParseAddrPort(listen)
+			if err != nil {
+				return fmt.Errorf("--listen %q: want IP:PORT, e.g. 127.0.0.1:18081", listen)
+			}
+			if !ap.Addr().IsLoopback() && !allowRemote {
+				return fmt.Errorf("--listen %s is not loopback: anyone who can reach it would use your credential (add --allow-non-loopback if that is meant)", listen)
+			}
+			c, err := cred.credential()
+			if err != nil {
+				return err
+			}
+			return runProxy(cmd.Context(), o, args[0], service, listen, c)
+		},
+	}
+	cmd.Flags().StringVar(&service, "service", "", "gateway service to proxy to, NAME or NAME:PORT (required)")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:18081", "local address to serve HTTP on")
+	cmd.Flags().BoolVar(&allowRemote, "allow-non-loopback", false, "allow a --listen address other than loopback")
+	cred.add(cmd)
+	return cmd
+}
+
+// serviceTarget resolves --service NAME[:PORT] to the host and port to ask
+// the gateway for, asking it for the port when none is given.
+func serviceTarget(ctx context.Context, c *tunnel.Client, service string) (string, int, error) {
+	name, portStr, err := net.SplitHostPort(service)
+	if err != nil {
+		port, err := c.ServicePort(ctx, service)
+		return service, port, err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("--service %q: bad port", service)
+	}
+	return name, port, nil
+}
+
+func runProxy(ctx context.Context, o *common, destArg, service, listen string, cred proxy.Credential) error {
+	c, closeClient, err := o.connect(ctx, destArg)
+	if err != nil {
+		return err
+	}
+	defer closeClient()
+	host, port, err := serviceTarget(ctx, c, service)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", listen, err)
+	}
+	h, err := proxy.New(proxy.Config{
+		Dial:       func(ctx context.Context) (net.Conn, error) { return c.DialService(ctx, host, port) },
+		Credential: cred,
+		Service:    host,
+		Logger:     o.log,
+	}, ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if !netip.MustParseAddrPort(ln.Addr().String()).Addr().IsLoopback() {
+		o.log.Warn("proxy listens beyond loopback: anyone who can reach it uses your credential", "listen", ln.Addr().String())
+	}
+	o.log.Info("proxy ready", "url", "http://"+ln.Addr().String(), "service", host, "port", port)
+	return serveWithClient(ctx, c, func(ctx context.Context) error {
+		stop := context.AfterFunc(ctx, func() { h.Close() })
+		defer stop()
+		if err := h.Serve(ln); err != nil && ctx.Err() == nil {
+			return err
+		}
+		return nil
+	})
+}
