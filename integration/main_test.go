@@ -29,6 +29,8 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "integration: %v\n", err)
 		return 1
 	}
+	clientBin = filepath.Join(dir, "client")
+	clientBuildErr = build(clientBin, "github.com/loopgate/loopgate/cmd/client")
 	return m.Run()
 }
 
