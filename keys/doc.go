@@ -1,6 +1,8 @@
 // Package keys owns key material on disk: the gateway's host key, public key
 // files, and the authorized_keys file that says which operator keys may connect
-// and with which OpenSSH options.
+// and with which OpenSSH options; and, for the client, the known_hosts files
+// that pin a gateway's host key ([KnownHosts]), the operator's identities
+// ([LoadIdentity]) and ssh-agent ([Agent]).
 //
 // Formats are OpenSSH's, so ssh-keygen and existing tooling keep working:
 //
@@ -10,7 +12,10 @@
 //     comment names the identity. Only the options that the gateway can honour
 //     (or that have no effect because it refuses the feature anyway) are
 //     accepted; anything else is an error naming the file, line and option,
-//     rather than being silently ignored.
+//     rather than being silently ignored;
+//   - known_hosts lines are OpenSSH's, hashed or not, with @revoked and
+//     @cert-authority markers; a line x/crypto's reader would skip is an error
+//     naming the file and line.
 //
 // Files are checked the way sshd checks them: a private key must be a regular
 // file owned by the running user and not accessible by group or others; an
