@@ -2,7 +2,9 @@
 // files, and the authorized_keys file that says which operator keys may connect
 // and with which OpenSSH options; and, for the client, the known_hosts files
 // that pin a gateway's host key ([KnownHosts]), the operator's identities
-// ([LoadIdentity]) and ssh-agent ([Agent]).
+// ([LoadIdentity]) and ssh-agent ([Agent]); and token signing keys (PKCS#8
+// PEM with a PKIX ".pub", as NanoMQ expects) with the short-lived JWTs minted
+// per service token profile ([LoadTokenKey], [TokenKey.Mint]).
 //
 // Formats are OpenSSH's, so ssh-keygen and existing tooling keep working:
 //
