@@ -39,6 +39,12 @@ type Config struct {
 	Services []policy.Service
 	// Grants maps an identity name to the services it may reach.
 	Grants map[string][]string
+	// TokenKeyFile is the private key the gateway signs tokens with; ""
+	// if no service has a token profile.
+	TokenKeyFile string
+	// Tokens maps a service to its token profile; a service without one
+	// gets no tokens.
+	Tokens map[string]keys.TokenProfile
 	// DialTimeout bounds each connection to a service.
 	DialTimeout time.Duration
 	// LoginGraceTime bounds the SSH handshake and authentication.
@@ -97,6 +103,7 @@ func Parse(data []byte, name, dir string) (*Config, error) {
 		Path:           name,
 		dir:            dir,
 		Grants:         map[string][]string{},
+		Tokens:         map[string]keys.TokenProfile{},
 		DialTimeout:    DefaultDialTimeout,
 		LoginGraceTime: DefaultLoginGraceTime,
 		DrainTimeout:   DefaultDrainTimeout,

@@ -16,6 +16,10 @@ type Template struct {
 	HostKey            string
 	AuthorizedKeysFile string
 	Services           []policy.Service
+	// TokenKey is the token signing key file; "" writes no token lines.
+	TokenKey string
+	// Tokens maps a service name to its token profile kind (nanomq, jwt).
+	Tokens map[string]string
 }
 
 // Render returns the text of a new config file.
@@ -32,6 +36,16 @@ func Render(t Template) []byte {
 	b.WriteString("\n# Services: a name and the loopback address the gateway dials for it.\n")
 	for _, s := range t.Services {
 		fmt.Fprintf(&b, "Service %s %s\n", s.Name, s.Addr)
+	}
+	if t.TokenKey != "" {
+		b.WriteString("\n# Tokens: the gateway mints short-lived JWTs for a service with its own key:\n")
+		b.WriteString("# Token SERVICE nanomq|jwt|none [ttl=DURATION (default 5m, at most 1h)] [iss=ISSUER]\n")
+		fmt.Fprintf(&b, "TokenKey %s\n", t.TokenKey)
+		for _, s := range t.Services {
+			if kind, ok := t.Tokens[s.Name]; ok {
+				fmt.Fprintf(&b, "Token %s %s ttl=5m\n", s.Name, kind)
+			}
+		}
 	}
 	b.WriteString("\n# Grants: which identity (the authorized_keys comment) may reach which services.\n")
 	b.WriteString("# Add them with `gateway allow`, remove them with `gateway revoke`.\n")

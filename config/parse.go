@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loopgate/loopgate/keys"
 	"github.com/loopgate/loopgate/policy"
 )
 
@@ -15,29 +16,34 @@ type parser struct {
 	dir  string
 	cfg  *Config
 	seen map[string]int // canonical keyword -> line it was first set on
+
+	tokenLines map[string]int // service -> line of its Token
 }
 
 // keyword describes one config keyword: its canonical spelling, how many
 // arguments it takes, whether it may repeat, and how to apply it.
 type keyword struct {
-	name   string
-	args   int
-	repeat bool
-	apply  func(p *parser, args []string) error
+	name    string
+	args    int // required arguments
+	options int // optional arguments after them
+	repeat  bool
+	apply   func(p *parser, args []string) error
 }
 
 var keywords = map[string]keyword{}
 
 func init() {
 	for _, k := range []keyword{
-		{"Listen", 1, false, (*parser).listen},
-		{"HostKey", 1, true, (*parser).hostKey},
-		{"AuthorizedKeysFile", 1, false, (*parser).authorizedKeys},
-		{"Service", 2, true, (*parser).service},
-		{"Grant", 2, true, (*parser).grant},
-		{"DialTimeout", 1, false, durationField(func(c *Config) *time.Duration { return &c.DialTimeout })},
-		{"LoginGraceTime", 1, false, durationField(func(c *Config) *time.Duration { return &c.LoginGraceTime })},
-		{"DrainTimeout", 1, false, durationField(func(c *Config) *time.Duration { return &c.DrainTimeout })},
+		{"Listen", 1, 0, false, (*parser).listen},
+		{"HostKey", 1, 0, true, (*parser).hostKey},
+		{"AuthorizedKeysFile", 1, 0, false, (*parser).authorizedKeys},
+		{"Service", 2, 0, true, (*parser).service},
+		{"Grant", 2, 0, true, (*parser).grant},
+		{"TokenKey", 1, 0, false, (*parser).tokenKey},
+		{"Token", 2, 2, true, (*parser).token},
+		{"DialTimeout", 1, 0, false, durationField(func(c *Config) *time.Duration { return &c.DialTimeout })},
+		{"LoginGraceTime", 1, 0, false, durationField(func(c *Config) *time.Duration { return &c.LoginGraceTime })},
+		{"DrainTimeout", 1, 0, false, durationField(func(c *Config) *time.Duration { return &c.DrainTimeout })},
 	} {
 		keywords[strings.ToLower(k.name)] = k
 	}
@@ -53,8 +59,8 @@ func (p *parser) line(n int, line string) error {
 		return fmt.Errorf("%s:%d: unknown keyword %q", p.name, n, f[0])
 	}
 	args := f[1:]
-	if len(args) != k.args {
-		return fmt.Errorf("%s:%d: %s takes %d argument(s), got %d", p.name, n, k.name, k.args, len(args))
+	if len(args) < k.args || len(args) > k.args+k.options {
+		return fmt.Errorf("%s:%d: %s takes %s, got %d", p.name, n, k.name, argCount(k), len(args))
 	}
 	if first, dup := p.seen[k.name]; dup && !k.repeat {
 		return fmt.Errorf("%s:%d: %s already set on line %d", p.name, n, k.name, first)
@@ -64,6 +70,13 @@ func (p *parser) line(n int, line string) error {
 		return fmt.Errorf("%s:%d: %s: %w", p.name, n, k.name, err)
 	}
 	return nil
+}
+
+func argCount(k keyword) string {
+	if k.options == 0 {
+		return fmt.Sprintf("%d argument(s)", k.args)
+	}
+	return fmt.Sprintf("%d to %d arguments", k.args, k.args+k.options)
 }
 
 func (p *parser) finish() (*Config, error) {
@@ -79,6 +92,14 @@ func (p *parser) finish() (*Config, error) {
 	}
 	if _, err := c.Policy(); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.name, err)
+	}
+	for svc, line := range p.tokenLines {
+		if !slices.ContainsFunc(c.Services, func(s policy.Service) bool { return s.Name == svc }) {
+			return nil, fmt.Errorf("%s:%d: Token: unknown service %q", p.name, line, svc)
+		}
+		if c.Tokens[svc].Kind != "none" && c.TokenKeyFile == "" {
+			return nil, fmt.Errorf("%s:%d: Token: a token profile needs a TokenKey", p.name, line)
+		}
 	}
 	return c, nil
 }
@@ -187,4 +208,44 @@ func durationField(field func(*Config) *time.Duration) func(*parser, []string) e
 		*field(p.cfg) = d
 		return nil
 	}
+}
+
+func (p *parser) tokenKey(args []string) error {
+	p.cfg.TokenKeyFile = p.path(args[0])
+	return nil
+}
+
+// token parses `Token SERVICE nanomq|jwt|none [ttl=D] [iss=NAME]`.
+func (p *parser) token(args []string) error {
+	svc, kind := args[0], args[1]
+	switch kind {
+	case "nanomq", "jwt", "none":
+	default:
+		return fmt.Errorf("profile %q: want nanomq, jwt or none", kind)
+	}
+	if _, dup := p.tokenLines[svc]; dup {
+		return fmt.Errorf("service %q already has a Token line", svc)
+	}
+	prof := keys.TokenProfile{Kind: kind}
+	for _, opt := range args[2:] {
+		k, v, ok := strings.Cut(opt, "=")
+		switch {
+		case ok && k == "ttl" && prof.TTL == 0:
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 || d > keys.MaxTokenTTL || d%time.Second != 0 {
+				return fmt.Errorf("ttl=%s: want whole seconds up to %s", v, keys.MaxTokenTTL)
+			}
+			prof.TTL = d
+		case ok && k == "iss" && prof.Issuer == "" && v != "":
+			prof.Issuer = v
+		default:
+			return fmt.Errorf("option %q: want ttl=DURATION or iss=ISSUER, each at most once", opt)
+		}
+	}
+	if p.tokenLines == nil {
+		p.tokenLines = map[string]int{}
+	}
+	p.tokenLines[svc] = p.seen["Token"]
+	p.cfg.Tokens[svc] = prof
+	return nil
 }
