@@ -32,6 +32,7 @@ type gwConn struct {
 	// who is set once, after authentication, and only read afterwards.
 	who atomic.Pointer[identity]
 
+	tokens  bucket       // token request rate limit
 	active  atomic.Int32 // open tunnels
 	tunnels sync.WaitGroup
 	reason  atomic.Pointer[string] // why we closed it; nil if the peer did
@@ -179,8 +180,12 @@ var harmlessRequests = map[string]bool{
 // global request: the gateway offers no remote forwarding or anything else.
 func (c *gwConn) handleRequests(reqs <-chan *ssh.Request) {
 	for r := range reqs {
-		if r.Type == ServicesRequest {
+		switch r.Type {
+		case ServicesRequest:
 			c.answerServices(r)
+			continue
+		case TokenRequest:
+			c.answerToken(r)
 			continue
 		}
 		level := slog.LevelInfo

@@ -15,6 +15,9 @@ import (
 type Rules struct {
 	Policy *policy.Policy
 	keys   map[string]policy.Key // by ssh wire-format public key
+
+	tokenKey *keys.TokenKey               // nil: no tokens
+	profiles map[string]keys.TokenProfile // service -> profile (never "none")
 }
 
 // NewRules joins a policy with the entries of an authorized_keys file.
