@@ -212,7 +212,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	rp := &httputil.ReverseProxy{
 		Rewrite:      func(pr *httputil.ProxyRequest) { rewrite(pr.Out, h.cfg.Service, auth) },
-		Transport:    h.transport,
+		Transport:    &remint{base: h.transport, cred: h.cfg.Credential, log: h.cfg.Logger},
 		ErrorHandler: h.proxyError,
 		ErrorLog:     h.errLog,
 	}
