@@ -46,6 +46,6 @@ Keys come from -i / IdentityFile and ssh-agent (SSH_AUTH_SOCK).`,
 		},
 	}
 	o.addFlags(root)
-	root.AddCommand(newForwardCmd(o), newProxyCmd(o), newRequestCmd(o), newServicesCmd(o))
+	root.AddCommand(newForwardCmd(o), newProxyCmd(o), newRequestCmd(o), newServicesCmd(o), newTokenCmd(o))
 	return root
 }

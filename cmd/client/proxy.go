@@ -19,15 +19,19 @@ func newProxyCmd(o *common) *cobra.Command {
 	var allowRemote bool
 	var cred credFlags
 	cmd := &cobra.Command{
-		Use:   "proxy DEST --service NAME [--listen 127.0.0.1:PORT] --auth bearer|basic --auth-file FILE",
+		Use:   "proxy DEST --service NAME [--listen 127.0.0.1:PORT] [--auth gateway|sign|bearer|basic ...]",
 		Short: "Serve a local HTTP endpoint that injects the API credential",
 		Long: `proxy serves HTTP on a loopback address and sends every request through the
 tunnel to the service, replacing any Authorization the caller sent with the
-configured credential. It rejects requests whose Host is not its own address
+configured credential. By default (--auth gateway) that is a short-lived JWT the
+gateway mints for this key, cached and refreshed when a third of its lifetime is
+left; an idempotent request the API refuses as expired (NanoMQ code 116) is
+retried once with a new token. It rejects requests whose Host is not its own address
 (DNS rebinding) and cross-site browser requests, sends bodies with
 Content-Length, and answers tunnel failures honestly: 403 refused by policy,
 502 the API refused the connection, 503 tunnel down, 504 timeout.`,
-		Example: `  client proxy alice@device --service nanomq --listen 127.0.0.1:18081 --auth basic --auth-file ~/.config/nanomq.cred
+		Example: `  client proxy alice@device --service nanomq --listen 127.0.0.1:18081
+  client proxy alice@device --service web:8080 --auth basic --auth-file ~/.config/web.cred
   curl http://127.0.0.1:18081/api/v4/brokers`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -41,11 +45,10 @@ Content-Length, and answers tunnel failures honestly: 403 refused by policy,
 			if !ap.Addr().IsLoopback() && !allowRemote {
 				return fmt.Errorf("--listen %s is not loopback: anyone who can reach it would use your credential (add --allow-non-loopback if that is meant)", listen)
 			}
-			c, err := cred.credential()
-			if err != nil {
+			if err := cred.check(); err != nil {
 				return err
 			}
-			return runProxy(cmd.Context(), o, args[0], service, listen, c)
+			return runProxy(cmd.Context(), o, args[0], service, listen, &cred)
 		},
 	}
 	cmd.Flags().StringVar(&service, "service", "", "gateway service to proxy to, NAME or NAME:PORT (required)")
@@ -70,13 +73,17 @@ func serviceTarget(ctx context.Context, c *tunnel.Client, service string) (strin
 	return name, port, nil
 }
 
-func runProxy(ctx context.Context, o *common, destArg, service, listen string, cred proxy.Credential) error {
+func runProxy(ctx context.Context, o *common, destArg, service, listen string, flags *credFlags) error {
 	c, closeClient, err := o.connect(ctx, destArg)
 	if err != nil {
 		return err
 	}
 	defer closeClient()
 	host, port, err := serviceTarget(ctx, c, service)
+	if err != nil {
+		return err
+	}
+	cred, err := flags.credential(c, host, o.log)
 	if err != nil {
 		return err
 	}

@@ -24,15 +24,16 @@ func newRequestCmd(o *common) *cobra.Command {
 	var timeout time.Duration
 	var cred credFlags
 	cmd := &cobra.Command{
-		Use:   "request DEST --service NAME METHOD PATH [-H 'K: V']... [--data @FILE|-|TEXT] --auth bearer|basic --auth-file FILE",
+		Use:   "request DEST --service NAME METHOD PATH [-H 'K: V']... [--data @FILE|-|TEXT] [--auth ...]",
 		Short: "Send one HTTP request through the tunnel and print the response body",
 		Long: `request sends one HTTP request to the service with the credential injected and
 prints the response body on stdout (status and headers on stderr with -v). It
 exits non-zero when the tunnel fails or the API answers with a status of 400 or
 more. Redirects are not followed. An Authorization header cannot be given with
 -H: credentials come from --auth-file or --auth-env only.`,
-		Example: `  client request alice@device --service nanomq --auth basic --auth-env NANOMQ_CRED GET /api/v4/brokers
-  echo '{"cmd":"stop"}' | client request device --service nanomq --auth-file t --auth bearer POST /api/v4/ctrl --data -`,
+		Example: `  client request alice@device --service nanomq GET /api/v4/brokers
+  client request alice@device --service web:8080 --auth basic --auth-env WEB_CRED GET /status
+  echo '{"cmd":"stop"}' | client request device --service nanomq POST /api/v4/ctrl --data -`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if service == "" {
@@ -42,13 +43,12 @@ more. Redirects are not followed. An Authorization header cannot be given with
 			if err != nil {
 				return err
 			}
-			c, err := cred.credential()
-			if err != nil {
+			if err := cred.check(); err != nil {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			return runRequest(ctx, o, args[0], service, req, c, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runRequest(ctx, o, args[0], service, req, &cred, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&service, "service", "", "gateway service, NAME or NAME:PORT (required)")
@@ -117,13 +117,17 @@ func readData(stdin io.Reader, data string) ([]byte, error) {
 	return b, nil
 }
 
-func runRequest(ctx context.Context, o *common, destArg, service string, req *http.Request, cred proxy.Credential, stdout, stderr io.Writer) error {
+func runRequest(ctx context.Context, o *common, destArg, service string, req *http.Request, flags *credFlags, stdout, stderr io.Writer) error {
 	c, closeClient, err := o.connect(ctx, destArg)
 	if err != nil {
 		return err
 	}
 	defer closeClient()
 	host, port, err := serviceTarget(ctx, c, service)
+	if err != nil {
+		return err
+	}
+	cred, err := flags.credential(c, host, o.log)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 // File names inside a gateway directory.
 const (
 	hostKeyName        = "host_ed25519_key"
+	tokenKeyName       = keys.DefaultTokenKeyName
 	authorizedKeysName = "authorized_keys"
 	configName         = "gateway.conf"
 	defaultService     = "nanomq=127.0.0.1:8081"
@@ -29,9 +30,11 @@ func newInitCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "init --dir DIR [--listen ADDR] [--service NAME=ADDR]...",
 		Short: "Create a gateway directory: host key, empty authorized_keys and config",
-		Long: `init creates DIR (mode 0700) holding a new ed25519 host key (0600), an empty
+		Long: `init creates DIR (mode 0700) holding a new ed25519 host key (0600), an RSA
+token signing key pair (` + keys.DefaultTokenKeyName + `, 0600, and its .pub), an empty
 authorized_keys file (0600) and gateway.conf naming them, the listen address and
-the services. A service is a name and a loopback IP:port, e.g. nanomq=127.0.0.1:8081;
+the services, each with the nanomq token profile. It prints the http_server block
+to paste into nanomq.conf. A service is a name and a loopback IP:port, e.g. nanomq=127.0.0.1:8081;
 without --service, init configures ` + defaultService + `.
 init never overwrites: if any of the files exists it stops and changes nothing.`,
 		Args: cobra.NoArgs,
@@ -81,7 +84,8 @@ func runInit(cmd *cobra.Command, dir, listen string, serviceFlags []string) erro
 	hostKey := filepath.Join(dir, hostKeyName)
 	authKeys := filepath.Join(dir, authorizedKeysName)
 	conf := filepath.Join(dir, configName)
-	for _, p := range []string{hostKey, hostKey + ".pub", authKeys, conf} {
+	tokenKey := filepath.Join(dir, tokenKeyName)
+	for _, p := range []string{hostKey, hostKey + ".pub", authKeys, conf, tokenKey, tokenKey + ".pub"} {
 		if _, err := os.Lstat(p); err == nil {
 			return fmt.Errorf("%s already exists; init never overwrites (remove the directory or choose another --dir)", p)
 		}
@@ -93,15 +97,46 @@ func runInit(cmd *cobra.Command, dir, listen string, serviceFlags []string) erro
 	if err != nil {
 		return err
 	}
+	if err := keys.GenerateTokenKey(tokenKey); err != nil {
+		return err
+	}
 	if err := keys.CreateFileExclusive(authKeys, nil, 0o600); err != nil {
 		return fmt.Errorf("create %s: %w", authKeys, err)
 	}
-	text := config.Render(config.Template{Listen: listen, HostKey: hostKeyName, AuthorizedKeysFile: authorizedKeysName, Services: services})
+	tokens := map[string]string{}
+	for _, s := range services {
+		tokens[s.Name] = "nanomq"
+	}
+	text := config.Render(config.Template{Listen: listen, HostKey: hostKeyName, AuthorizedKeysFile: authorizedKeysName,
+		Services: services, TokenKey: tokenKeyName, Tokens: tokens})
 	if err := keys.CreateFileExclusive(conf, text, 0o600); err != nil {
 		return fmt.Errorf("create %s: %w", conf, err)
 	}
 	printInitDone(cmd, listen, conf, keys.Fingerprint(signer.PublicKey()), services)
+	abs, err := filepath.Abs(tokenKey + ".pub")
+	if err != nil {
+		abs = tokenKey + ".pub"
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "\nTokens: the gateway signs short-lived JWTs for the services with %s.\n", tokenKey)
+	fmt.Fprint(cmd.OutOrStdout(), nanoMQBlock(services[0].Addr.Port(), abs))
 	return nil
+}
+
+// nanoMQBlock is the http_server section NanoMQ needs to listen on
+// loopback only and trust the gateway's tokens: NanoMQ checks that a
+// token's iss equals the public key file's name.
+func nanoMQBlock(port uint16, pubPath string) string {
+	return fmt.Sprintf(`In nanomq.conf, set (and restart NanoMQ):
+
+http_server {
+    port = %d
+    ip_addr = "127.0.0.1"
+    auth_type = "jwt"
+    jwt {
+        public.keyfile = "%s"
+    }
+}
+`, port, pubPath)
 }
 
 func printInitDone(cmd *cobra.Command, listen, conf, fp string, services []policy.Service) {

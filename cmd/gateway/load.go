@@ -41,7 +41,20 @@ func rulesFor(cfg *config.Config, entries []keys.AuthorizedKey, source string) (
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Path, err)
 	}
-	return tunnel.NewRules(p, entries, source)
+	r, err := tunnel.NewRules(p, entries, source)
+	if err != nil {
+		return nil, err
+	}
+	var key *keys.TokenKey
+	if cfg.TokenKeyFile != "" {
+		if key, err = keys.LoadTokenKey(cfg.TokenKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	if r, err = r.WithTokens(key, cfg.Tokens); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	return r, nil
 }
 
 // loadAll reads the config and every file it names, and returns all the

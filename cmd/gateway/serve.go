@@ -40,6 +40,12 @@ relative to the config file):
                               from=, expiry-time=, permitopen=
   Service NAME IP:PORT        a loopback service the gateway may dial (repeatable)
   Grant NAME SVC[,SVC...]     services an identity may reach (one line per name)
+  TokenKey FILE               private key the gateway signs service tokens with (0600)
+  Token SVC PROFILE [ttl=D] [iss=ISSUER]
+                              token profile of a service: nanomq (RS256; iss = the
+                              public key file's name), jwt (generic, with aud and kid;
+                              RS256, ES256 or EdDSA by key type) or none; ttl defaults
+                              to 5m and is at most 1h
   DialTimeout DURATION        bound on connecting to a service (default ` + config.DefaultDialTimeout.String() + `)
   LoginGraceTime DURATION     bound on handshake and authentication (default ` + config.DefaultLoginGraceTime.String() + `)
   DrainTimeout DURATION       how long shutdown waits for open tunnels (default ` + config.DefaultDrainTimeout.String() + `)`,
