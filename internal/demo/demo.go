@@ -1,9 +1,11 @@
 // Package demo runs loopgate end to end in one process on throwaway keys:
-// a stand-in admin API on loopback, a gateway in front of it, and an
-// operator connecting through an SSH tunnel.
+// a stand-in NanoMQ admin API on loopback that checks JWTs as NanoMQ does,
+// a gateway in front of it that mints them, and an operator whose client
+// asks for a token and sends a request through the tunnel.
 package demo
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -22,6 +24,7 @@ import (
 	"github.com/loopgate/loopgate/internal/standin"
 	"github.com/loopgate/loopgate/keys"
 	"github.com/loopgate/loopgate/policy"
+	"github.com/loopgate/loopgate/proxy"
 	"github.com/loopgate/loopgate/tunnel"
 )
 
@@ -35,30 +38,31 @@ func Run(ctx context.Context, out io.Writer, log *slog.Logger) error {
 	}
 	defer os.RemoveAll(dir)
 
-	api, stopAPI, err := startAPI()
+	hostKey, tokenKey, err := deviceKeys(dir)
+	if err != nil {
+		return err
+	}
+	api, stopAPI, err := startAPI(tokenKey.PublicPath)
 	if err != nil {
 		return err
 	}
 	defer stopAPI()
-	fmt.Fprintf(out, "1. stand-in admin API (NanoMQ-style, Basic admin/public) on %s, loopback only\n", api)
+	fmt.Fprintf(out, "1. stand-in NanoMQ admin API on %s (loopback only), auth_type jwt, trusting %s\n",
+		api, filepath.Base(tokenKey.PublicPath))
 
-	hostKey, err := keys.GenerateHostKey(filepath.Join(dir, "host_ed25519_key"), "demo-host")
-	if err != nil {
-		return err
-	}
 	operator, err := newOperatorKey()
 	if err != nil {
 		return err
 	}
-	addr, stopGW, err := startGateway(api, hostKey, operator, log)
+	addr, stopGW, err := startGateway(api, hostKey, tokenKey, operator, log)
 	if err != nil {
 		return err
 	}
 	defer stopGW()
-	fmt.Fprintf(out, "2. gateway on %s, host key %s\n   service nanomq -> %s, granted to \"alice\" (%s)\n",
+	fmt.Fprintf(out, "2. gateway on %s, host key %s\n   service nanomq -> %s, granted to \"alice\" (%s), token profile nanomq\n",
 		addr, keys.Fingerprint(hostKey.PublicKey()), api, keys.Fingerprint(operator.PublicKey()))
 
-	if err := request(ctx, out, addr, hostKey.PublicKey(), operator, api); err != nil {
+	if err := request(ctx, out, addr, hostKey.PublicKey(), operator); err != nil {
 		return err
 	}
 	stopGW() // waits for the last audit events
@@ -66,15 +70,33 @@ func Run(ctx context.Context, out io.Writer, log *slog.Logger) error {
 	return nil
 }
 
-func startAPI() (addr string, stop func(), err error) {
+// deviceKeys makes the device's host key and token signing key.
+func deviceKeys(dir string) (ssh.Signer, *keys.TokenKey, error) {
+	hostKey, err := keys.GenerateHostKey(filepath.Join(dir, "host_ed25519_key"), "demo-host")
+	if err != nil {
+		return nil, nil, err
+	}
+	path := filepath.Join(dir, keys.DefaultTokenKeyName)
+	if err := keys.GenerateTokenKey(path); err != nil {
+		return nil, nil, err
+	}
+	tokenKey, err := keys.LoadTokenKey(path)
+	return hostKey, tokenKey, err
+}
+
+func startAPI(pubPath string) (addr string, stop func(), err error) {
+	pub, iss, err := standin.LoadPublicKey(pubPath)
+	if err != nil {
+		return "", nil, err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, fmt.Errorf("demo: listen for api: %w", err)
 	}
-	srv := &http.Server{Handler: (&standin.API{User: "admin", Password: "public"}).Handler(), ReadHeaderTimeout: 5 * time.Second}
+	api := &standin.API{Mode: standin.JWTMode, PublicKey: pub, Issuer: iss}
 	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ln) }()
-	return ln.Addr().String(), func() { srv.Close(); <-done }, nil
+	go func() { defer close(done); api.Serve(ln) }()
+	return ln.Addr().String(), func() { api.Close(); <-done }, nil
 }
 
 func newOperatorKey() (ssh.Signer, error) {
@@ -85,7 +107,7 @@ func newOperatorKey() (ssh.Signer, error) {
 	return ssh.NewSignerFromKey(priv)
 }
 
-func startGateway(api string, hostKey, operator ssh.Signer, log *slog.Logger) (string, func(), error) {
+func startGateway(api string, hostKey ssh.Signer, tokenKey *keys.TokenKey, operator ssh.Signer, log *slog.Logger) (string, func(), error) {
 	svc, err := policy.ParseService("nanomq", api)
 	if err != nil {
 		return "", nil, err
@@ -97,6 +119,9 @@ func startGateway(api string, hostKey, operator ssh.Signer, log *slog.Logger) (s
 	entry := keys.AuthorizedKey{Line: 1, Key: operator.PublicKey(), Comment: "alice",
 		Options: keys.Options{Restrict: true, PortForwarding: true}}
 	rules, err := tunnel.NewRules(p, []keys.AuthorizedKey{entry}, "demo authorized_keys")
+	if err == nil {
+		rules, err = rules.WithTokens(tokenKey, map[string]keys.TokenProfile{"nanomq": {Kind: "nanomq"}})
+	}
 	if err != nil {
 		return "", nil, err
 	}
@@ -119,32 +144,41 @@ func startGateway(api string, hostKey, operator ssh.Signer, log *slog.Logger) (s
 	return ln.Addr().String(), stop, nil
 }
 
-// request connects as the operator, pinning the host key, and sends one
-// HTTP request through a direct-tcpip channel to the service by name.
-func request(ctx context.Context, out io.Writer, gwAddr string, hostKey ssh.PublicKey, operator ssh.Signer, api string) error {
-	client, err := ssh.Dial("tcp", gwAddr, &ssh.ClientConfig{
+// request is what `client request` does: connect pinning the host key,
+// get a token from the gateway, and send one request through a
+// direct-tcpip channel to the service by name with the token injected.
+func request(ctx context.Context, out io.Writer, gwAddr string, hostKey ssh.PublicKey, operator ssh.Signer) error {
+	c, err := tunnel.NewClient(tunnel.ClientConfig{Addr: gwAddr, SSH: &ssh.ClientConfig{
 		User:            "alice",
 		Auth:            []ssh.AuthMethod{ssh.PublicKeys(operator)},
 		HostKeyCallback: ssh.FixedHostKey(hostKey),
-		Timeout:         10 * time.Second,
-	})
+	}})
 	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Connect(ctx); err != nil {
 		return fmt.Errorf("demo: connect to gateway: %w", err)
 	}
-	defer client.Close()
-	_, port, _ := net.SplitHostPort(api)
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return client.DialContext(ctx, "tcp", net.JoinHostPort("nanomq", port))
-		},
-	}}
-	defer hc.CloseIdleConnections()
+	port, err := c.ServicePort(ctx, "nanomq")
+	if err != nil {
+		return err
+	}
+	var jti string
+	cred := proxy.NewTokenCache(func(ctx context.Context) (string, time.Duration, error) {
+		tok, err := c.RequestToken(ctx, "nanomq")
+		jti = tok.ID
+		return tok.Value, tok.Lifetime, err
+	}, nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://nanomq/api/v4/brokers", nil)
 	if err != nil {
 		return err
 	}
-	req.SetBasicAuth("admin", "public")
-	resp, err := hc.Do(req)
+	resp, err := proxy.Do(ctx, proxy.Config{
+		Dial:       func(ctx context.Context) (net.Conn, error) { return c.DialService(ctx, "nanomq", port) },
+		Credential: cred,
+		Service:    "nanomq",
+	}, req)
 	if err != nil {
 		return fmt.Errorf("demo: request through tunnel: %w", err)
 	}
@@ -153,7 +187,8 @@ func request(ctx context.Context, out io.Writer, gwAddr string, hostKey ssh.Publ
 	if err != nil {
 		return fmt.Errorf("demo: read response: %w", err)
 	}
-	fmt.Fprintf(out, "3. alice: GET /api/v4/brokers through the tunnel (direct-tcpip to \"nanomq\")\n   -> %s\n   %s", resp.Status, body)
+	fmt.Fprintf(out, "3. alice: token %s minted by the gateway; GET /api/v4/brokers through the tunnel\n   -> %s\n   %s\n",
+		jti, resp.Status, bytes.TrimSpace(body))
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("demo: api answered %s", resp.Status)
 	}
@@ -161,15 +196,20 @@ func request(ctx context.Context, out io.Writer, gwAddr string, hostKey ssh.Publ
 }
 
 const explanation = `
-What happened: the admin API listened on 127.0.0.1 only, so nothing off the
-device could reach it. alice's SSH key was checked against the gateway's
-authorized keys, her channel named the service "nanomq", policy granted it,
-and the gateway dialled the address from its own config. Each decision above
-is an audit event (auth accepted, tunnel opened, tunnel closed).
+What happened: the admin API listened on 127.0.0.1 only and accepted nothing
+but JWTs signed with the device's key. alice's SSH key was checked against the
+gateway's authorized keys; she asked the gateway for a token over her SSH
+connection and got a 5-minute RS256 JWT whose iss is the public key file's
+name, as NanoMQ checks; her channel named the service "nanomq", policy granted
+it, and the gateway dialled the address from its own config. The signing key
+never left the device. Each decision above is an audit event (auth accepted,
+token issued with its jti but never the token, tunnel opened, tunnel closed).
 
 Next: set up a real device (README, "Set up a device"):
   gateway init --dir /etc/loopgate --service nanomq=127.0.0.1:8081
   gateway allow --config /etc/loopgate/gateway.conf --name alice --key alice.pub --service nanomq
   gateway serve --config /etc/loopgate/gateway.conf
-and from a laptop: ssh -N -L 18081:nanomq:8081 -p 2222 alice@DEVICE
+and from a laptop:
+  client proxy alice@DEVICE:2222 --service nanomq --listen 127.0.0.1:18081
+  curl http://127.0.0.1:18081/api/v4/brokers
 `

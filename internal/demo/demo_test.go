@@ -21,7 +21,7 @@ func TestRunShowsRequestThroughTunnel(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
-	for _, want := range []string{"auth accepted", "tunnel opened", "service=nanomq", "tunnel closed"} {
+	for _, want := range []string{"auth accepted", "token issued", "tunnel opened", "service=nanomq", "tunnel closed"} {
 		if !strings.Contains(audit.String(), want) {
 			t.Errorf("audit log lacks %q:\n%s", want, audit.String())
 		}
