@@ -73,30 +73,42 @@ func serviceTarget(ctx context.Context, c *tunnel.Client, service string) (strin
 	return name, port, nil
 }
 
-func runProxy(ctx context.Context, o *common, destArg, service, listen string, flags *credFlags) error {
+// serviceProxy connects to DEST and returns the proxy configuration for
+// one service (its tunnel and the chosen credential), the service's port,
+// and the function that closes the connection.
+func serviceProxy(ctx context.Context, o *common, destArg, service string, flags *credFlags) (*tunnel.Client, proxy.Config, int, func(), error) {
 	c, closeClient, err := o.connect(ctx, destArg)
 	if err != nil {
-		return err
+		return nil, proxy.Config{}, 0, nil, err
 	}
-	defer closeClient()
 	host, port, err := serviceTarget(ctx, c, service)
-	if err != nil {
-		return err
+	var cred proxy.Credential
+	if err == nil {
+		cred, err = flags.credential(c, host, o.log)
 	}
-	cred, err := flags.credential(c, host, o.log)
 	if err != nil {
-		return err
+		closeClient()
+		return nil, proxy.Config{}, 0, nil, err
 	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", listen, err)
-	}
-	h, err := proxy.New(proxy.Config{
+	return c, proxy.Config{
 		Dial:       func(ctx context.Context) (net.Conn, error) { return c.DialService(ctx, host, port) },
 		Credential: cred,
 		Service:    host,
 		Logger:     o.log,
-	}, ln.Addr().String())
+	}, port, closeClient, nil
+}
+
+func runProxy(ctx context.Context, o *common, destArg, service, listen string, flags *credFlags) error {
+	c, cfg, port, closeClient, err := serviceProxy(ctx, o, destArg, service, flags)
+	if err != nil {
+		return err
+	}
+	defer closeClient()
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", listen, err)
+	}
+	h, err := proxy.New(cfg, ln.Addr().String())
 	if err != nil {
 		ln.Close()
 		return err
@@ -104,7 +116,7 @@ func runProxy(ctx context.Context, o *common, destArg, service, listen string, f
 	if !netip.MustParseAddrPort(ln.Addr().String()).Addr().IsLoopback() {
 		o.log.Warn("proxy listens beyond loopback: anyone who can reach it uses your credential", "listen", ln.Addr().String())
 	}
-	o.log.Info("proxy ready", "url", "http://"+ln.Addr().String(), "service", host, "port", port)
+	o.log.Info("proxy ready", "url", "http://"+ln.Addr().String(), "service", cfg.Service, "port", port)
 	return serveWithClient(ctx, c, func(ctx context.Context) error {
 		stop := context.AfterFunc(ctx, func() { h.Close() })
 		defer stop()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"sort"
@@ -118,25 +117,12 @@ func readData(stdin io.Reader, data string) ([]byte, error) {
 }
 
 func runRequest(ctx context.Context, o *common, destArg, service string, req *http.Request, flags *credFlags, stdout, stderr io.Writer) error {
-	c, closeClient, err := o.connect(ctx, destArg)
+	_, cfg, _, closeClient, err := serviceProxy(ctx, o, destArg, service, flags)
 	if err != nil {
 		return err
 	}
 	defer closeClient()
-	host, port, err := serviceTarget(ctx, c, service)
-	if err != nil {
-		return err
-	}
-	cred, err := flags.credential(c, host, o.log)
-	if err != nil {
-		return err
-	}
-	resp, err := proxy.Do(ctx, proxy.Config{
-		Dial:       func(ctx context.Context) (net.Conn, error) { return c.DialService(ctx, host, port) },
-		Credential: cred,
-		Service:    host,
-		Logger:     o.log,
-	}, req.WithContext(ctx))
+	resp, err := proxy.Do(ctx, cfg, req.WithContext(ctx))
 	if err != nil {
 		status, reason := proxy.StatusFor(err)
 		return fmt.Errorf("%s %s: %s (%d): %w", req.Method, req.URL.Path, reason, status, err)
