@@ -79,11 +79,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.KeepaliveInterval == 0 {
 		cfg.KeepaliveInterval = DefaultKeepaliveInterval
 	}
-	cfg.KeepaliveCountMax = cmp(cfg.KeepaliveCountMax, DefaultKeepaliveCountMax)
-	cfg.ConnectTimeout = cmp(cfg.ConnectTimeout, DefaultConnectTimeout)
-	cfg.MinBackoff = cmp(cfg.MinBackoff, DefaultMinBackoff)
-	cfg.MaxBackoff = max(cmp(cfg.MaxBackoff, DefaultMaxBackoff), cfg.MinBackoff)
-	cfg.WaitWhileDown = cmp(cfg.WaitWhileDown, DefaultWaitWhileDown)
+	cfg.KeepaliveCountMax = orDefault(cfg.KeepaliveCountMax, DefaultKeepaliveCountMax)
+	cfg.ConnectTimeout = orDefault(cfg.ConnectTimeout, DefaultConnectTimeout)
+	cfg.MinBackoff = orDefault(cfg.MinBackoff, DefaultMinBackoff)
+	cfg.MaxBackoff = max(orDefault(cfg.MaxBackoff, DefaultMaxBackoff), cfg.MinBackoff)
+	cfg.WaitWhileDown = orDefault(cfg.WaitWhileDown, DefaultWaitWhileDown)
 	if cfg.Jitter == nil {
 		cfg.Jitter = rand.Float64
 	}
@@ -100,8 +100,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	return &Client{cfg: cfg, log: log.With("gateway", cfg.Addr), up: make(chan struct{})}, nil
 }
 
-// cmp returns v, or def when v is not positive.
-func cmp[T int | time.Duration](v, def T) T {
+// orDefault returns v, or def when v is not positive.
+func orDefault[T int | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
 	}

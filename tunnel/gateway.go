@@ -64,15 +64,9 @@ func NewGateway(cfg GatewayConfig) (*Gateway, error) {
 	if len(cfg.HostKeys) == 0 {
 		return nil, errors.New("tunnel: no host key")
 	}
-	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = DefaultDialTimeout
-	}
-	if cfg.LoginGraceTime <= 0 {
-		cfg.LoginGraceTime = DefaultLoginGraceTime
-	}
-	if cfg.MaxAuthTries <= 0 {
-		cfg.MaxAuthTries = DefaultMaxAuthTries
-	}
+	cfg.DialTimeout = orDefault(cfg.DialTimeout, DefaultDialTimeout)
+	cfg.LoginGraceTime = orDefault(cfg.LoginGraceTime, DefaultLoginGraceTime)
+	cfg.MaxAuthTries = orDefault(cfg.MaxAuthTries, DefaultMaxAuthTries)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
