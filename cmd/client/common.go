@@ -8,12 +8,12 @@ import (
 	"os"
 	"time"
 
-	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/loopgate/loopgate/connect"
 	"github.com/loopgate/loopgate/dest"
+	"github.com/loopgate/loopgate/internal/logging"
 	"github.com/loopgate/loopgate/tunnel"
 )
 
@@ -54,20 +54,9 @@ func (o *common) setupLogging() error {
 	if o.verbose {
 		level = "debug"
 	}
-	lvl, err := log.ParseLevel(level)
-	if err != nil {
-		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
-	}
-	opts := log.Options{Level: lvl, ReportTimestamp: true, TimeFormat: time.TimeOnly}
-	switch o.logFormat {
-	case "text":
-	case "json":
-		opts.Formatter, opts.TimeFormat = log.JSONFormatter, time.RFC3339Nano
-	default:
-		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
-	}
-	o.log = slog.New(log.NewWithOptions(os.Stderr, opts))
-	return nil
+	l, err := logging.New(os.Stderr, o.logFormat, level, time.TimeOnly)
+	o.log = l
+	return err
 }
 
 // connect resolves DEST, makes the first connection and returns the

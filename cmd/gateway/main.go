@@ -9,8 +9,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/loopgate/loopgate/internal/logging"
 )
 
 func main() {
@@ -47,7 +50,7 @@ Start with:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := newLogger(a.logFormat, a.logLevel)
+			l, err := logging.New(os.Stderr, a.logFormat, a.logLevel, time.RFC3339)
 			a.log = l
 			return err
 		},
