@@ -1,6 +1,7 @@
 // Package integration holds end-to-end tests of the built programs.
 //
-// TestMain builds the real gateway binary once; each test gives it its own
+// TestMain builds the real gateway and client binaries once; each test gives
+// the gateway its own
 // directory (made with `gateway init` and `gateway allow`), runs
 // `gateway serve` on 127.0.0.1:0 with JSON logs, and drives it with the
 // stock OpenSSH client and curl against a local HTTP upstream. A few tests
@@ -13,11 +14,18 @@
 // operators' keys and the gateway; http_test.go holds the upstream server
 // and curl helpers; events_test.go collects and matches log events;
 // gateway_test.go drives the gateway with OpenSSH; goclient_test.go with
-// golang.org/x/crypto/ssh.
+// golang.org/x/crypto/ssh; identity_test.go checks identity comes from the
+// key that signed (CVE-2024-45337). client_harness_test.go and
+// client_test.go drive the client against the gateway; sshd_test.go runs it
+// against a stock sshd restricted with permitopen=, and jump_test.go through
+// a stock sshd ProxyJump host. token_harness_test.go and token_test.go cover
+// gateway-minted tokens against the in-process NanoMQ stand-in
+// (internal/standin), with openssl as an independent verifier.
 //
 // Set INTEGRATION_LOG=1 to print every gateway's log, not only on failure.
 //
-// The tests skip when ssh, ssh-keygen or curl is missing, except when CI=true,
+// The tests skip when ssh, sshd, ssh-keygen, ssh-agent, curl or openssl is
+// missing, except when CI=true,
 // where a missing tool is a failure. Some checks (child processes, source
 // addresses 127.0.0.2 and 127.0.0.3) rely on Linux.
 package integration
