@@ -23,11 +23,20 @@ type directTCPIP struct {
 	OrigPort uint32
 }
 
+// parseDirectTCPIP decodes a direct-tcpip open payload from the peer.
+func parseDirectTCPIP(payload []byte) (directTCPIP, error) {
+	var req directTCPIP
+	if err := ssh.Unmarshal(payload, &req); err != nil {
+		return directTCPIP{}, fmt.Errorf("direct-tcpip payload: %w", err)
+	}
+	return req, nil
+}
+
 // forward handles one direct-tcpip channel in the order: parse, decide,
 // dial, accept, copy. A request policy refuses never reaches a socket.
 func (c *gwConn) forward(nc ssh.NewChannel) {
-	var req directTCPIP
-	if err := ssh.Unmarshal(nc.ExtraData(), &req); err != nil {
+	req, err := parseDirectTCPIP(nc.ExtraData())
+	if err != nil {
 		c.log.Info("tunnel denied", "reason", "malformed direct-tcpip request")
 		nc.Reject(ssh.ConnectionFailed, "malformed request")
 		return

@@ -81,13 +81,20 @@ var (
 	errNoProfile   = errors.New("service has no token profile")
 )
 
+// parseTokenRequest decodes a token request payload: the service name.
+func parseTokenRequest(payload []byte) (string, error) {
+	var req tokenRequestMsg
+	if err := ssh.Unmarshal(payload, &req); err != nil {
+		return "", fmt.Errorf("token request payload: %w", err)
+	}
+	return req.Service, nil
+}
+
 // answerToken mints a token for a service this connection's key may open
 // now, and audits it by jti, subject, service and expiry, never its value.
 func (c *gwConn) answerToken(r *ssh.Request) {
-	var req tokenRequestMsg
-	tok, svc, err := keys.Token{}, "", ssh.Unmarshal(r.Payload, &req)
-	if err == nil {
-		svc = req.Service
+	tok, svc, err := keys.Token{}, "", error(nil)
+	if svc, err = parseTokenRequest(r.Payload); err == nil {
 		tok, err = c.mintToken(svc)
 	}
 	if err != nil {
