@@ -2,7 +2,6 @@ package keys
 
 import (
 	"bytes"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"iter"
@@ -16,7 +15,6 @@ const (
 	maxAuthorizedKeysSize = 1 << 20
 	maxLineLength         = 16 << 10
 	maxReportedErrors     = 10
-	minRSABits            = 1024 // OpenSSH's default RequiredRSASize
 )
 
 // AuthorizedKey is one parsed authorized_keys line.
@@ -153,15 +151,7 @@ func optionsField(line string, key ssh.PublicKey, libOptions []string) string {
 
 // checkKey refuses keys the gateway will not accept as identities.
 func checkKey(key ssh.PublicKey) error {
-	if _, ok := key.(*ssh.Certificate); ok {
-		return errors.New("certificates are not supported")
-	}
-	if ck, ok := key.(ssh.CryptoPublicKey); ok {
-		if rk, ok := ck.CryptoPublicKey().(*rsa.PublicKey); ok && rk.N.BitLen() < minRSABits {
-			return fmt.Errorf("rsa key has %d bits; at least %d are required", rk.N.BitLen(), minRSABits)
-		}
-	}
-	return nil
+	return CheckUserKey(key)
 }
 
 // checkComment refuses comments that would not survive being written out and
