@@ -11,15 +11,15 @@ import (
 	"time"
 
 	"github.com/loopgate/loopgate/keys"
+	"github.com/loopgate/loopgate/limits"
 	"github.com/loopgate/loopgate/policy"
 )
 
 // Defaults for the settings a config file may leave out.
 const (
-	DefaultListen         = ":2222"
-	DefaultDialTimeout    = 5 * time.Second
-	DefaultLoginGraceTime = 30 * time.Second
-	DefaultDrainTimeout   = 30 * time.Second
+	DefaultListen       = ":2222"
+	DefaultDialTimeout  = 5 * time.Second
+	DefaultDrainTimeout = 30 * time.Second
 	// MaxSize bounds the config file; anything larger is not a config.
 	MaxSize = 1 << 20
 )
@@ -47,8 +47,13 @@ type Config struct {
 	Tokens map[string]keys.TokenProfile
 	// DialTimeout bounds each connection to a service.
 	DialTimeout time.Duration
-	// LoginGraceTime bounds the SSH handshake and authentication.
-	LoginGraceTime time.Duration
+	// Limits holds the limits the file sets; a zero field means the
+	// gateway's default (limits.Defaults).
+	Limits limits.Limits
+	// Algorithms holds the algorithm lists the file sets, by kind.
+	Algorithms map[keys.AlgorithmKind][]string
+	// AllowInsecureAlgorithms lets Algorithms name weak algorithms.
+	AllowInsecureAlgorithms bool
 	// DrainTimeout is how long shutdown waits for open tunnels.
 	DrainTimeout time.Duration
 
@@ -100,13 +105,12 @@ func readLimited(path string) ([]byte, error) {
 // directory relative paths are resolved against.
 func Parse(data []byte, name, dir string) (*Config, error) {
 	p := parser{name: name, dir: dir, cfg: &Config{
-		Path:           name,
-		dir:            dir,
-		Grants:         map[string][]string{},
-		Tokens:         map[string]keys.TokenProfile{},
-		DialTimeout:    DefaultDialTimeout,
-		LoginGraceTime: DefaultLoginGraceTime,
-		DrainTimeout:   DefaultDrainTimeout,
+		Path:         name,
+		dir:          dir,
+		Grants:       map[string][]string{},
+		Tokens:       map[string]keys.TokenProfile{},
+		DialTimeout:  DefaultDialTimeout,
+		DrainTimeout: DefaultDrainTimeout,
 	}, seen: map[string]int{}}
 	lines, err := splitLines(data)
 	if err != nil {

@@ -40,8 +40,8 @@ func TestParseGood(t *testing.T) {
 	if g := c.Grants["alice"]; len(g) != 2 {
 		t.Errorf("Grants[alice]: got %v, want [nanomq web]", g)
 	}
-	if c.DialTimeout != 2*time.Second || c.LoginGraceTime != DefaultLoginGraceTime || c.DrainTimeout != DefaultDrainTimeout {
-		t.Errorf("durations: got %v %v %v", c.DialTimeout, c.LoginGraceTime, c.DrainTimeout)
+	if c.DialTimeout != 2*time.Second || c.Limits.LoginGraceTime != 0 || c.DrainTimeout != DefaultDrainTimeout {
+		t.Errorf("durations: got %v %v %v, want 2s, 0 (the gateway's default), %v", c.DialTimeout, c.Limits.LoginGraceTime, c.DrainTimeout, DefaultDrainTimeout)
 	}
 	if _, err := c.Policy(); err != nil {
 		t.Errorf("Policy: %v", err)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/loopgate/loopgate/limits"
 	"github.com/loopgate/loopgate/policy"
 )
 
@@ -31,7 +32,7 @@ func Render(t Template) []byte {
 	fmt.Fprintf(&b, "HostKey %s\n", t.HostKey)
 	fmt.Fprintf(&b, "AuthorizedKeysFile %s\n", t.AuthorizedKeysFile)
 	fmt.Fprintf(&b, "DialTimeout %s\n", DefaultDialTimeout)
-	fmt.Fprintf(&b, "LoginGraceTime %s\n", DefaultLoginGraceTime)
+	fmt.Fprintf(&b, "LoginGraceTime %s\n", limits.Defaults().LoginGraceTime)
 	fmt.Fprintf(&b, "DrainTimeout %s\n", DefaultDrainTimeout)
 	b.WriteString("\n# Services: a name and the loopback address the gateway dials for it.\n")
 	for _, s := range t.Services {

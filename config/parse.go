@@ -42,9 +42,11 @@ func init() {
 		{"TokenKey", 1, 0, false, (*parser).tokenKey},
 		{"Token", 2, 2, true, (*parser).token},
 		{"DialTimeout", 1, 0, false, durationField(func(c *Config) *time.Duration { return &c.DialTimeout })},
-		{"LoginGraceTime", 1, 0, false, durationField(func(c *Config) *time.Duration { return &c.LoginGraceTime })},
 		{"DrainTimeout", 1, 0, false, durationField(func(c *Config) *time.Duration { return &c.DrainTimeout })},
 	} {
+		keywords[strings.ToLower(k.name)] = k
+	}
+	for _, k := range slices.Concat(limitKeywords, algorithmKeywords) {
 		keywords[strings.ToLower(k.name)] = k
 	}
 }
@@ -92,6 +94,9 @@ func (p *parser) finish() (*Config, error) {
 	}
 	if _, err := c.Policy(); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.name, err)
+	}
+	if err := p.checkAlgorithms(); err != nil {
+		return nil, err
 	}
 	for svc, line := range p.tokenLines {
 		if !slices.ContainsFunc(c.Services, func(s policy.Service) bool { return s.Name == svc }) {
