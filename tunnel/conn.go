@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/loopgate/loopgate/keys"
+	"github.com/loopgate/loopgate/limits"
 	"github.com/loopgate/loopgate/policy"
 )
 
@@ -32,8 +33,13 @@ type gwConn struct {
 	// who is set once, after authentication, and only read afterwards.
 	who atomic.Pointer[identity]
 
+	ticket    *limits.Ticket // its pre-auth admission; Done once the handshake ends
+	authFails atomic.Int32   // keys refused during authentication
+	crashed   atomic.Bool    // a goroutine of this connection panicked
+
 	tokens  bucket       // token request rate limit
 	active  atomic.Int32 // open tunnels
+	idle    atomic.Int64 // unix nanos when active last dropped to 0
 	tunnels sync.WaitGroup
 	reason  atomic.Pointer[string] // why we closed it; nil if the peer did
 }
@@ -47,8 +53,8 @@ type identity struct {
 	log *slog.Logger // the connection's logger with the name attached
 }
 
-func newGwConn(g *Gateway, raw net.Conn) *gwConn {
-	c := &gwConn{g: g, id: g.nextID.Add(1), raw: raw, start: g.now()}
+func newGwConn(g *Gateway, raw net.Conn, tk *limits.Ticket) *gwConn {
+	c := &gwConn{g: g, id: g.nextID.Add(1), raw: raw, start: g.now(), ticket: tk}
 	c.src = addrOf(raw.RemoteAddr())
 	c.log = g.log.With("conn", c.id)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -72,21 +78,29 @@ func (c *gwConn) serve() {
 	defer c.g.forget(c)
 	defer c.cancel()
 	defer c.raw.Close()
-	defer func() {
-		if r := recover(); r != nil {
-			c.log.Error("connection handler panicked", "panic", r)
-		}
-	}()
+	defer c.ticket.Done(limits.Crashed) // only counts if the handshake never ended
+	defer c.protect("connection")
 	sconn, chans, reqs, err := c.handshake()
 	if err != nil {
 		c.log.Info("handshake failed", "source", c.raw.RemoteAddr().String(), "reason", clean(err.Error()))
+		c.penalize(c.outcome(err))
 		return
 	}
+	c.ticket.Done(limits.Authenticated)
 	who := c.who.Load()
 	c.log = who.log // only this goroutine and those it starts use c.log from here on
+	release, err := c.g.gate.Login(who.key.Fingerprint)
+	if err != nil {
+		c.log.Warn("connection refused", "source", c.raw.RemoteAddr().String(), "reason", err.Error())
+		sconn.Close()
+		return
+	}
+	defer release()
 	c.log.Info("auth accepted", "user", clean(sconn.User()), "fingerprint", keys.Fingerprint(who.pub),
 		"source", c.raw.RemoteAddr().String(), "client", clean(string(sconn.ClientVersion())))
+	c.idle.Store(time.Now().UnixNano())
 	go c.handleRequests(reqs)
+	go c.watchdog(sconn)
 	for nc := range chans {
 		c.handleChannel(nc)
 	}
@@ -99,12 +113,23 @@ func (c *gwConn) serve() {
 	c.log.Info("connection closed", "duration", c.g.now().Sub(c.start).Round(time.Millisecond).String(), "reason", reason)
 }
 
+// penalize ends the pre-auth phase with outcome and logs the penalty the
+// source earned, if it now stands refused.
+func (c *gwConn) penalize(o limits.Outcome) {
+	added, refused := c.ticket.Done(o)
+	if refused {
+		c.log.Warn("source penalized", "source", c.src.String(), "outcome", o.String(), "added", added.String())
+	}
+}
+
 // handshake runs the SSH handshake under LoginGraceTime and takes the
 // identity from the key that signed, never from one merely offered.
 func (c *gwConn) handshake() (*ssh.ServerConn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
 	cfg := c.g.ssh // a copy per connection, so callbacks know c
 	cfg.PublicKeyCallback = c.checkKey
-	c.raw.SetDeadline(time.Now().Add(c.g.cfg.LoginGraceTime))
+	if d := c.g.lim.LoginGraceTime; d > 0 {
+		c.raw.SetDeadline(time.Now().Add(d))
+	}
 	if r := c.reasonIfClosing(); r != "" {
 		return nil, nil, nil, errors.New(r)
 	}
@@ -134,14 +159,25 @@ func (c *gwConn) reasonIfClosing() string {
 // offers, so it decides but does not log acceptance.
 func (c *gwConn) checkKey(meta ssh.ConnMetadata, pub ssh.PublicKey) (*ssh.Permissions, error) {
 	rules := c.g.rules.Load()
-	k, ok := rules.lookup(pub)
-	err := errUnknownKey
-	if ok {
-		err = rules.Policy.Admit(k, c.src, c.g.now())
+	err := keys.CheckUserKey(pub)
+	var k policy.Key
+	if err == nil {
+		var ok bool
+		if k, ok = rules.lookup(pub); !ok {
+			err = errUnknownKey
+		} else {
+			err = rules.Policy.Admit(k, c.src, c.g.now())
+		}
 	}
 	if err != nil {
 		c.log.Info("auth rejected", "user", clean(meta.User()), "source", c.raw.RemoteAddr().String(),
 			"fingerprint", keys.Fingerprint(pub), "reason", err.Error())
+		// x/crypto does not count refused key queries; OpenSSH does, and
+		// so do we: MaxAuthTries refused keys end the connection.
+		if n := c.authFails.Add(1); atLimit(int(n), c.g.lim.MaxAuthTries) {
+			c.log.Info("too many authentication failures", "source", c.raw.RemoteAddr().String(), "tries", n)
+			c.close("too many authentication failures")
+		}
 		return nil, err
 	}
 	return &ssh.Permissions{ExtraData: map[any]any{identityKey{}: &identity{pub: pub, key: k}}}, nil
@@ -179,6 +215,7 @@ var harmlessRequests = map[string]bool{
 // handleRequests answers the service list request and refuses every other
 // global request: the gateway offers no remote forwarding or anything else.
 func (c *gwConn) handleRequests(reqs <-chan *ssh.Request) {
+	defer c.protect("requests")
 	for r := range reqs {
 		switch r.Type {
 		case ServicesRequest:
@@ -215,18 +252,31 @@ func (c *gwConn) handleChannel(nc ssh.NewChannel) {
 	switch {
 	case t == "direct-tcpip" && c.g.closing.Load():
 		c.refuse(nc, ssh.ResourceShortage, "server shutting down")
+	case t == "direct-tcpip" && atLimit(int(c.active.Load()), c.g.lim.MaxSessions):
+		c.refuse(nc, ssh.ResourceShortage, "too many open channels (MaxSessions)")
 	case t == "direct-tcpip":
 		c.active.Add(1)
 		c.tunnels.Add(1)
 		go func() {
 			defer c.tunnels.Done()
-			defer c.active.Add(-1)
+			defer c.endTunnel()
+			defer c.protect("tunnel")
 			c.forward(nc)
 		}()
 	case prohibitedChannels[t]:
 		c.refuse(nc, ssh.Prohibited, "channel type not allowed")
 	default:
 		c.refuse(nc, ssh.UnknownChannelType, "unknown channel type")
+	}
+}
+
+// atLimit reports whether n has reached limit; a limit <= 0 is off.
+func atLimit(n, limit int) bool { return limit > 0 && n >= limit }
+
+// endTunnel counts a tunnel out; the last one out starts the unused clock.
+func (c *gwConn) endTunnel() {
+	if c.active.Add(-1) == 0 {
+		c.idle.Store(time.Now().UnixNano())
 	}
 }
 

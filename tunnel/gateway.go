@@ -3,6 +3,7 @@ package tunnel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -10,6 +11,9 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/loopgate/loopgate/keys"
+	"github.com/loopgate/loopgate/limits"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -17,12 +21,21 @@ var ErrServerClosed = errors.New("tunnel: server closed")
 
 // Defaults for zero GatewayConfig fields.
 const (
-	DefaultDialTimeout    = 5 * time.Second
-	DefaultLoginGraceTime = 30 * time.Second
-	DefaultMaxAuthTries   = 6
+	DefaultDialTimeout = 5 * time.Second
 	// ServerVersion is what the gateway announces: no library, no version.
 	ServerVersion = "SSH-2.0-loopgate"
 )
+
+// Algorithms are the algorithm lists the gateway offers. A nil list means
+// the hardened default (keys.DefaultAlgorithms); weak entries are refused
+// unless AllowInsecure.
+type Algorithms struct {
+	KeyExchanges  []string
+	Ciphers       []string
+	MACs          []string
+	PublicKeyAuth []string
+	AllowInsecure bool
+}
 
 // GatewayConfig configures a Gateway. The zero value of each field is safe.
 type GatewayConfig struct {
@@ -35,11 +48,11 @@ type GatewayConfig struct {
 	Logger *slog.Logger
 	// DialTimeout bounds each connection to a service. Zero means DefaultDialTimeout.
 	DialTimeout time.Duration
-	// LoginGraceTime bounds the version exchange, key exchange and
-	// authentication of a new connection. Zero means DefaultLoginGraceTime.
-	LoginGraceTime time.Duration
-	// MaxAuthTries bounds authentication attempts per connection. Zero means DefaultMaxAuthTries.
-	MaxAuthTries int
+	// Limits bound connections, authentication and channels; zero fields
+	// take the defaults of limits.Defaults.
+	Limits limits.Limits
+	// Algorithms the gateway offers; the zero value is the hardened set.
+	Algorithms Algorithms
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 }
@@ -51,6 +64,9 @@ type Gateway struct {
 	log    *slog.Logger
 	rules  atomic.Pointer[Rules]
 	nextID atomic.Uint64
+	gate   *limits.Gate
+	lim    limits.Limits // cfg.Limits with defaults
+	drops  logLimiter    // "connection dropped" lines
 
 	closing atomic.Bool
 	mu      sync.Mutex
@@ -65,8 +81,6 @@ func NewGateway(cfg GatewayConfig) (*Gateway, error) {
 		return nil, errors.New("tunnel: no host key")
 	}
 	cfg.DialTimeout = orDefault(cfg.DialTimeout, DefaultDialTimeout)
-	cfg.LoginGraceTime = orDefault(cfg.LoginGraceTime, DefaultLoginGraceTime)
-	cfg.MaxAuthTries = orDefault(cfg.MaxAuthTries, DefaultMaxAuthTries)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -75,15 +89,53 @@ func NewGateway(cfg GatewayConfig) (*Gateway, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	g := &Gateway{cfg: cfg, log: log, lns: map[net.Listener]struct{}{}, conns: map[*gwConn]struct{}{}}
-	g.ssh = ssh.ServerConfig{
-		MaxAuthTries:  cfg.MaxAuthTries,
-		ServerVersion: ServerVersion,
+	g.gate = limits.NewGate(cfg.Limits, cfg.Now, nil)
+	g.lim = g.gate.Limits()
+	var err error
+	if g.ssh, err = serverConfig(cfg.Algorithms, g.lim.MaxAuthTries); err != nil {
+		return nil, err
 	}
 	for _, k := range cfg.HostKeys {
-		g.ssh.AddHostKey(k)
+		hk, err := keys.HardenHostKey(k, cfg.Algorithms.AllowInsecure)
+		if err != nil {
+			return nil, fmt.Errorf("tunnel: host key %s: %w", keys.Fingerprint(k.PublicKey()), err)
+		}
+		g.ssh.AddHostKey(hk)
 	}
 	g.rules.Store(cfg.Rules)
 	return g, nil
+}
+
+// serverConfig is the ssh.ServerConfig shared by every connection: the
+// checked algorithm lists and the server version.
+func serverConfig(a Algorithms, maxAuthTries int) (ssh.ServerConfig, error) {
+	lists := []struct {
+		kind keys.AlgorithmKind
+		list *[]string
+	}{
+		{keys.KexAlgorithms, &a.KeyExchanges},
+		{keys.Ciphers, &a.Ciphers},
+		{keys.MACs, &a.MACs},
+		{keys.PubkeyAcceptedAlgorithms, &a.PublicKeyAuth},
+	}
+	for _, l := range lists {
+		if *l.list == nil {
+			*l.list = keys.DefaultAlgorithms(l.kind)
+		}
+		if err := keys.CheckAlgorithms(l.kind, *l.list, a.AllowInsecure); err != nil {
+			return ssh.ServerConfig{}, fmt.Errorf("tunnel: %s: %w", l.kind, err)
+		}
+	}
+	return ssh.ServerConfig{
+		Config: ssh.Config{
+			KeyExchanges: a.KeyExchanges,
+			Ciphers:      a.Ciphers,
+			MACs:         a.MACs,
+		},
+		PublicKeyAuthAlgorithms: a.PublicKeyAuth,
+		MaxAuthTries:            maxAuthTries,
+		ServerVersion:           ServerVersion,
+	}, nil
 }
 
 // SetRules replaces the rules for every decision from now on, and ends the
@@ -128,8 +180,14 @@ func (g *Gateway) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		c := g.newConn(raw)
+		tk, err := g.gate.Admit(addrOf(raw.RemoteAddr()))
+		if err != nil {
+			g.dropped(raw, err)
+			continue
+		}
+		c := g.newConn(raw, tk)
 		if c == nil {
+			tk.Done(limits.Authenticated) // not the peer's fault: no penalty
 			raw.Close()
 			return ErrServerClosed
 		}
@@ -152,13 +210,13 @@ func (g *Gateway) trackListener(ln net.Listener, add bool) bool {
 }
 
 // newConn registers a connection, or returns nil once shutdown has begun.
-func (g *Gateway) newConn(raw net.Conn) *gwConn {
+func (g *Gateway) newConn(raw net.Conn, tk *limits.Ticket) *gwConn {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closing.Load() {
 		return nil
 	}
-	c := newGwConn(g, raw)
+	c := newGwConn(g, raw, tk)
 	g.conns[c] = struct{}{}
 	g.wg.Add(1)
 	return c

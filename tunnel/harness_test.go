@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/loopgate/loopgate/keys"
+	"github.com/loopgate/loopgate/limits"
 	"github.com/loopgate/loopgate/policy"
 )
 
@@ -141,7 +142,7 @@ func startGateway(t testing.TB, services map[string]string, grants map[string][]
 	tg := &testGateway{hostKey: newSigner(t), log: &logBuffer{}, served: make(chan error, 1)}
 	logger := slog.New(slog.NewTextHandler(tg.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	tg.gw, err = NewGateway(GatewayConfig{HostKeys: []ssh.Signer{tg.hostKey}, Rules: rules, Logger: logger,
-		DialTimeout: time.Second, LoginGraceTime: 2 * time.Second})
+		DialTimeout: time.Second, Limits: limits.Limits{LoginGraceTime: 2 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}

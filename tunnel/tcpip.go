@@ -64,12 +64,21 @@ func (c *gwConn) forward(nc ssh.NewChannel) {
 	c.log.Info("tunnel opened", "service", svc.Name, "addr", svc.Addr.String(),
 		"origin", clean(net.JoinHostPort(req.OrigHost, fmt.Sprint(req.OrigPort))))
 	stop := context.AfterFunc(c.ctx, func() { ch.Close(); up.Close() })
-	in, out := splice(ch, up.(halfCloser)) // dial returns a *net.TCPConn
+	idle := newIdleTimer(c.g.lim.ChannelTimeout, func() { ch.Close(); up.Close() })
+	in, out := splice(touchReader{ch, idle}, touchReader{up.(halfCloser), idle}) // dial returns a *net.TCPConn
+	idle.stop()
 	stop()
 	ch.Close()
 	up.Close()
+	reason := "closed"
+	switch {
+	case idle.fired.Load():
+		reason = "idle timeout (ChannelTimeout)"
+	case c.ctx.Err() != nil:
+		reason = "connection closed"
+	}
 	c.log.Info("tunnel closed", "service", svc.Name, "bytes_in", in, "bytes_out", out,
-		"duration", c.g.now().Sub(start).Round(time.Millisecond).String())
+		"duration", c.g.now().Sub(start).Round(time.Millisecond).String(), "reason", reason)
 }
 
 // decide asks the current rules, not the ones the connection started with,
@@ -115,7 +124,7 @@ func loopbackOnly(_, address string, _ syscall.RawConn) error {
 // It returns the bytes sent to the service and to the client.
 func splice(ch, up halfCloser) (in, out int64) {
 	done := make(chan struct{})
-	go func() {
+	go func() { // ends when ch reaches EOF or is closed
 		defer close(done)
 		in, _ = io.Copy(up, ch)
 		up.CloseWrite()

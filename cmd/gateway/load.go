@@ -68,6 +68,12 @@ func loadAll(path string) (*loaded, []error) {
 	var errs []error
 	for _, p := range cfg.HostKeys {
 		s, err := keys.LoadHostKey(p)
+		if err == nil {
+			_, err = keys.HardenHostKey(s, cfg.AllowInsecureAlgorithms)
+			if err != nil {
+				err = fmt.Errorf("host key %s: %w", p, err)
+			}
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -47,8 +47,11 @@ relative to the config file):
                               RS256, ES256 or EdDSA by key type) or none; ttl defaults
                               to 5m and is at most 1h
   DialTimeout DURATION        bound on connecting to a service (default ` + config.DefaultDialTimeout.String() + `)
-  LoginGraceTime DURATION     bound on handshake and authentication (default ` + config.DefaultLoginGraceTime.String() + `)
-  DrainTimeout DURATION       how long shutdown waits for open tunnels (default ` + config.DefaultDrainTimeout.String() + `)`,
+  DrainTimeout DURATION       how long shutdown waits for open tunnels (default ` + config.DefaultDrainTimeout.String() + `)
+
+` + limitsHelp + `
+
+` + algorithmsHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if confPath == "" {
@@ -72,13 +75,7 @@ func runServe(ctx context.Context, log *slog.Logger, confPath, listen string) er
 	} else if err := config.ValidListen(listen); err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	gw, err := tunnel.NewGateway(tunnel.GatewayConfig{
-		HostKeys:       l.hostKeys,
-		Rules:          l.rules,
-		Logger:         log,
-		DialTimeout:    l.cfg.DialTimeout,
-		LoginGraceTime: l.cfg.LoginGraceTime,
-	})
+	gw, err := tunnel.NewGateway(gatewayConfig(l, log))
 	if err != nil {
 		return err
 	}
