@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -90,10 +91,15 @@ func runServe(ctx context.Context, log *slog.Logger, confPath, listen string) er
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	changed, stopWatch := watchFiles(l.cfg)
+	defer stopWatch()
 	for {
 		select {
 		case <-hup:
-			reload(log, gw, confPath)
+			reload(log, gw, confPath, changed)
+		case <-changed.c:
+			log.Info("files changed", "reloading", true)
+			reload(log, gw, confPath, changed)
 		case err := <-served:
 			return fmt.Errorf("serve: %w", err)
 		case <-ctx.Done():
@@ -103,17 +109,30 @@ func runServe(ctx context.Context, log *slog.Logger, confPath, listen string) er
 }
 
 // reload applies a new config and authorized_keys, or keeps the old ones.
-func reload(log *slog.Logger, gw *tunnel.Gateway, confPath string) {
+// A missing authorized_keys file is not an error: it revokes every key.
+func reload(log *slog.Logger, gw *tunnel.Gateway, confPath string, w *watched) {
 	cfg, err := config.Load(confPath)
 	if err == nil {
+		w.set(cfg)
 		var rules *tunnel.Rules
-		if rules, err = loadRules(cfg); err == nil {
+		if rules, err = loadRulesOrNone(log, cfg); err == nil {
 			gw.SetRules(rules)
 			log.Info("reloaded", "services", len(cfg.Services), "keys", rules.Len())
 			return
 		}
 	}
 	log.Error("reload failed", "error", err, "kept", "previous configuration")
+}
+
+// loadRulesOrNone is loadRules, except that a deleted authorized_keys
+// file means no key is admitted.
+func loadRulesOrNone(log *slog.Logger, cfg *config.Config) (*tunnel.Rules, error) {
+	rules, err := loadRules(cfg)
+	if errors.Is(err, fs.ErrNotExist) {
+		log.Warn("authorized_keys missing; refusing every key", "file", cfg.AuthorizedKeysFile)
+		return loadRulesFrom(cfg, nil)
+	}
+	return rules, err
 }
 
 func drain(log *slog.Logger, gw *tunnel.Gateway, cfg *config.Config, served <-chan error) error {
