@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/loopgate/loopgate/keys"
 	"github.com/loopgate/loopgate/limits"
@@ -59,14 +60,14 @@ var limitsHelp = fmt.Sprintf(`Limits (sshd_config names and meanings; "none" tur
   ClientAliveInterval DURATION, ClientAliveCountMax N
                               probe the client every interval; close after N unanswered
                               probes (default %s, %d)`,
-	def.LoginGraceTime, def.MaxStartups.Start, def.MaxStartups.Rate, def.MaxStartups.Full,
-	def.PerSourceMaxStartups, def.PerSourceConnectRate.Count, def.PerSourceConnectRate.Per,
+	fmtDur(def.LoginGraceTime), def.MaxStartups.Start, def.MaxStartups.Rate, def.MaxStartups.Full,
+	def.PerSourceMaxStartups, def.PerSourceConnectRate.Count, fmtDur(def.PerSourceConnectRate.Per),
 	def.PerSourceNetBlockSize.V4, def.PerSourceNetBlockSize.V6,
-	def.PerSourcePenalties.AuthFail, def.PerSourcePenalties.NoAuth, def.PerSourcePenalties.GraceExceeded,
-	def.PerSourcePenalties.Crash, def.PerSourcePenalties.Max, def.PerSourcePenalties.Min,
+	fmtDur(def.PerSourcePenalties.AuthFail), fmtDur(def.PerSourcePenalties.NoAuth), fmtDur(def.PerSourcePenalties.GraceExceeded),
+	fmtDur(def.PerSourcePenalties.Crash), fmtDur(def.PerSourcePenalties.Max), fmtDur(def.PerSourcePenalties.Min),
 	def.PerSourcePenalties.MaxSources4, def.PerSourcePenalties.MaxSources6,
 	def.MaxAuthTries, def.MaxSessions, def.MaxConnections, def.MaxConnectionsPerKey,
-	def.ChannelTimeout, def.UnusedConnectionTimeout, def.ClientAliveInterval, def.ClientAliveCountMax)
+	fmtDur(def.ChannelTimeout), fmtDur(def.UnusedConnectionTimeout), fmtDur(def.ClientAliveInterval), def.ClientAliveCountMax)
 
 var algorithmsHelp = fmt.Sprintf(`Algorithms (comma-separated; weaker ones are refused unless AllowInsecureAlgorithms yes):
   KexAlgorithms LIST            default %s
@@ -75,5 +76,16 @@ var algorithmsHelp = fmt.Sprintf(`Algorithms (comma-separated; weaker ones are r
   PubkeyAcceptedAlgorithms LIST default %s
   AllowInsecureAlgorithms yes   accept weak algorithms and ECDSA or small RSA host keys`,
 	list(keys.KexAlgorithms), list(keys.Ciphers), list(keys.MACs), list(keys.PubkeyAcceptedAlgorithms))
+
+// fmtDur writes a duration as an operator would: 1m, 10m, 1h, 90s.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
 
 func list(k keys.AlgorithmKind) string { return strings.Join(keys.DefaultAlgorithms(k), ",") }

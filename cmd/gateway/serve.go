@@ -28,8 +28,11 @@ func newServeCmd(a *app) *cobra.Command {
 Signals:
   SIGHUP           reload the config's services and grants and authorized_keys; a bad
                    file keeps the last good set and logs "reload failed". Connections
-                   whose key is no longer admitted are closed. Listen and HostKey
-                   changes need a restart.
+                   whose key is no longer admitted are closed. Listen, HostKey,
+                   limit and algorithm changes need a restart. Without a signal, the
+                   same reload happens within a second when the config, authorized_keys
+                   or the token key file changes; a deleted authorized_keys refuses
+                   every key (and closes their connections).
   SIGTERM, SIGINT  stop accepting, let open tunnels finish for DrainTimeout, then exit 0.
 
 Config keywords (gateway.conf, one per line, '#' comments, relative paths are
