@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -219,6 +221,10 @@ func (c *Client) dial(ctx context.Context) (*ssh.Client, error) {
 		raw.Close()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("connect to %s: timed out after %s", c.cfg.Addr, c.cfg.ConnectTimeout)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			return nil, fmt.Errorf("connect to %s: the gateway closed the connection during the handshake "+
+				"(it limits connections per source address and penalizes failed logins; or no algorithm in common): %w", c.cfg.Addr, err)
 		}
 		return nil, fmt.Errorf("connect to %s: %w", c.cfg.Addr, err)
 	}

@@ -19,6 +19,9 @@ import (
 // logs it, at most dropLogBurst lines a second, so a flood cannot flood
 // the audit log; suppressed lines are counted in the next one.
 func (g *Gateway) dropped(raw net.Conn, why error) {
+	// What sshd says; a line before the version is allowed (RFC 4253 4.2).
+	raw.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	raw.Write([]byte("Not allowed at this time\r\n"))
 	raw.Close()
 	if n, ok := g.drops.allow(g.now()); ok {
 		g.log.Warn("connection dropped", "source", raw.RemoteAddr().String(), "reason", why.Error(), "suppressed", n)
