@@ -27,6 +27,9 @@ func clean(s string) string {
 	if needs {
 		q := strconv.QuoteToASCII(s)
 		s = strings.ReplaceAll(q[1:len(q)-1], `\"`, `"`)
+		if len(s) > maxLogString { // escaping grew it; the result is ASCII, so any cut is clean
+			s, truncated = s[:maxLogString], true
+		}
 	}
 	if truncated {
 		s += "..."

@@ -333,6 +333,7 @@ func TestClean(t *testing.T) {
 		{"nul", "a\x00", `a\x00`},
 		{"invalid utf8", "a\xff", `a\xff`},
 		{"long", strings.Repeat("a", 300), strings.Repeat("a", 256) + "..."},
+		{"long escapes", strings.Repeat("\x1b", 10240), strings.Repeat(`\x1b`, 64) + "..."},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := clean(tt.in); got != tt.want {
