@@ -21,6 +21,10 @@
 // a stock sshd ProxyJump host. token_harness_test.go and token_test.go cover
 // gateway-minted tokens against the in-process NanoMQ stand-in
 // (internal/standin), with openssl as an independent verifier.
+// adversarial_test.go is the attack suite (TestAdversarial: one named
+// subtest per attack, each asserting the refusal, its audit event and, where
+// it is about availability, that a legitimate client is still served);
+// adversarial_harness_test.go holds its helpers.
 //
 // Set INTEGRATION_LOG=1 to print every gateway's log, not only on failure.
 //
