@@ -24,11 +24,13 @@
 // adversarial_test.go is the attack suite (TestAdversarial: one named
 // subtest per attack, each asserting the refusal, its audit event and, where
 // it is about availability, that a legitimate client is still served);
-// adversarial_harness_test.go holds its helpers.
+// adversarial_harness_test.go holds its helpers. audit_test.go runs
+// Debian's ssh-audit against the gateway with the policy in audit/ (it must
+// pass) and against a deliberately weakened config (it must fail).
 //
 // Set INTEGRATION_LOG=1 to print every gateway's log, not only on failure.
 //
-// The tests skip when ssh, sshd, ssh-keygen, ssh-agent, curl or openssl is
+// The tests skip when ssh, sshd, ssh-keygen, ssh-agent, curl, openssl or ssh-audit is
 // missing, except when CI=true,
 // where a missing tool is a failure. Some checks (child processes, source
 // addresses 127.0.0.2 and 127.0.0.3) rely on Linux.

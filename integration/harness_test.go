@@ -23,7 +23,7 @@ import (
 // Bounds for every wait in this package.
 const (
 	waitTimeout  = 10 * time.Second // an event, a listener, a process exit
-	cmdTimeout   = 10 * time.Second // one ssh, curl or gateway command
+	cmdTimeout   = 30 * time.Second // one ssh, curl or gateway command (init makes an RSA-3072 key; slow under load)
 	startTimeout = 20 * time.Second // the gateway's "listening" event
 )
 
