@@ -74,8 +74,9 @@ type source struct {
 	unauth int
 	tokens float64 // rate bucket: connections left
 	last   time.Time
-	until  time.Time // penalty end
-	active bool      // penalty reached Min; refuse until `until`
+	until   time.Time     // penalty end
+	accrued time.Duration // penalty added since the source was last clean
+	active  bool          // accrued reached Min; refuse until `until`
 }
 
 // NewGate returns a gate for l (zero fields take their defaults). now nil
@@ -293,13 +294,16 @@ func (g *Gate) penaltyFor(o Outcome) time.Duration {
 func (g *Gate) penalize(s *source, d time.Duration, now time.Time) bool {
 	p := g.l.PerSourcePenalties
 	if now.After(s.until) {
-		s.until, s.active = now, false
+		s.until, s.accrued, s.active = now, 0, false
 	}
 	s.until = s.until.Add(d)
+	s.accrued += d
 	if p.Max > 0 && s.until.Sub(now) > p.Max {
 		s.until = now.Add(p.Max)
 	}
-	if s.until.Sub(now) >= p.Min {
+	// Compare what was added, not what is left: the time between two
+	// failures must not keep a source below Min.
+	if s.accrued >= p.Min {
 		s.active = true
 	}
 	return s.active

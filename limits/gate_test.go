@@ -100,8 +100,10 @@ func TestMaxStartupsRandomEarlyDrop(t *testing.T) {
 
 func TestPenaltiesAccumulateAndExpire(t *testing.T) {
 	g, c := newTestGate(t, Limits{PerSourceConnectRate: Rate{Off, Off}}, nil)
-	// authfail 5s each, min 15s: the third failure starts refusing.
+	// authfail 5s each, min 15s: the third failure starts refusing, even
+	// with time passing between failures.
 	for i := range 3 {
+		c.advance(time.Second)
 		_, refused := mustAdmit(t, g, srcA).Done(AuthFailed)
 		if want := i == 2; refused != want {
 			t.Fatalf("failure %d: refused %v, want %v", i+1, refused, want)
@@ -111,11 +113,11 @@ func TestPenaltiesAccumulateAndExpire(t *testing.T) {
 		t.Fatalf("after 3 failures: got %v, want ErrPenalized", err)
 	}
 	mustAdmit(t, g, srcB).Done(Authenticated) // another source is unaffected
-	c.advance(14 * time.Second)
+	c.advance(11 * time.Second)
 	if _, err := g.Admit(srcA); !errors.Is(err, ErrPenalized) {
-		t.Fatalf("14s later: got %v, want ErrPenalized", err)
+		t.Fatalf("11s later: got %v, want ErrPenalized", err)
 	}
-	c.advance(time.Second)
+	c.advance(2 * time.Second)
 	mustAdmit(t, g, srcA).Done(Authenticated)
 }
 

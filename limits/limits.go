@@ -103,6 +103,8 @@ func (l Limits) WithDefaults() Limits {
 	if l.PerSourcePenalties == (Penalties{}) {
 		l.PerSourcePenalties = d.PerSourcePenalties
 	}
+	num(&l.PerSourcePenalties.MaxSources4, d.PerSourcePenalties.MaxSources4)
+	num(&l.PerSourcePenalties.MaxSources6, d.PerSourcePenalties.MaxSources6)
 	num(&l.MaxAuthTries, d.MaxAuthTries)
 	num(&l.MaxSessions, d.MaxSessions)
 	num(&l.MaxConnections, d.MaxConnections)

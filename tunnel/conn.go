@@ -78,7 +78,7 @@ func (c *gwConn) serve() {
 	defer c.g.forget(c)
 	defer c.cancel()
 	defer c.raw.Close()
-	defer c.ticket.Done(limits.Crashed) // only counts if the handshake never ended
+	defer c.penalize(limits.Crashed) // only counts if the handshake never ended
 	defer c.protect("connection")
 	sconn, chans, reqs, err := c.handshake()
 	if err != nil {
@@ -257,11 +257,12 @@ func (c *gwConn) handleChannel(nc ssh.NewChannel) {
 	case t == "direct-tcpip":
 		c.active.Add(1)
 		c.tunnels.Add(1)
+		release := sync.OnceFunc(c.endTunnel)
 		go func() {
 			defer c.tunnels.Done()
-			defer c.endTunnel()
+			defer release()
 			defer c.protect("tunnel")
-			c.forward(nc)
+			c.forward(nc, release)
 		}()
 	case prohibitedChannels[t]:
 		c.refuse(nc, ssh.Prohibited, "channel type not allowed")

@@ -119,9 +119,13 @@ type testGateway struct {
 	served  chan error
 }
 
+// gatewayOption changes the GatewayConfig startGateway built, just before
+// NewGateway sees it.
+type gatewayOption func(*GatewayConfig)
+
 // startGateway runs a Gateway on loopback with the given services, grants
 // and keys (name -> public key and options).
-func startGateway(t testing.TB, services map[string]string, grants map[string][]string, entries []keys.AuthorizedKey) *testGateway {
+func startGateway(t testing.TB, services map[string]string, grants map[string][]string, entries []keys.AuthorizedKey, opts ...gatewayOption) *testGateway {
 	t.Helper()
 	var svcs []policy.Service
 	for name, addr := range services {
@@ -141,8 +145,12 @@ func startGateway(t testing.TB, services map[string]string, grants map[string][]
 	}
 	tg := &testGateway{hostKey: newSigner(t), log: &logBuffer{}, served: make(chan error, 1)}
 	logger := slog.New(slog.NewTextHandler(tg.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	tg.gw, err = NewGateway(GatewayConfig{HostKeys: []ssh.Signer{tg.hostKey}, Rules: rules, Logger: logger,
-		DialTimeout: time.Second, Limits: limits.Limits{LoginGraceTime: 2 * time.Second}})
+	cfg := GatewayConfig{HostKeys: []ssh.Signer{tg.hostKey}, Rules: rules, Logger: logger,
+		DialTimeout: time.Second, Limits: limits.Limits{LoginGraceTime: 2 * time.Second}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	tg.gw, err = NewGateway(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,28 +34,34 @@ func parseDirectTCPIP(payload []byte) (directTCPIP, error) {
 
 // forward handles one direct-tcpip channel in the order: parse, decide,
 // dial, accept, copy. A request policy refuses never reaches a socket.
-func (c *gwConn) forward(nc ssh.NewChannel) {
+// release gives back the channel's MaxSessions slot; a refused open gives
+// it back before the refusal reaches the client.
+func (c *gwConn) forward(nc ssh.NewChannel, release func()) {
+	reject := func(why ssh.RejectionReason, msg string) {
+		release()
+		nc.Reject(why, msg)
+	}
 	req, err := parseDirectTCPIP(nc.ExtraData())
 	if err != nil {
 		c.log.Info("tunnel denied", "reason", "malformed direct-tcpip request")
-		nc.Reject(ssh.ConnectionFailed, "malformed request")
+		reject(ssh.ConnectionFailed, "malformed request")
 		return
 	}
 	svc, err := c.decide(req.Host, req.Port)
 	if err != nil {
 		c.log.Info("tunnel denied", "host", clean(req.Host), "port", req.Port, "reason", clean(err.Error()))
-		nc.Reject(ssh.Prohibited, "administratively prohibited")
+		reject(ssh.Prohibited, "administratively prohibited")
 		return
 	}
 	up, err := c.dial(svc)
 	if err != nil {
 		c.log.Warn("tunnel failed", "service", svc.Name, "addr", svc.Addr.String(), "reason", err.Error())
-		nc.Reject(ssh.ConnectionFailed, "connect failed")
+		reject(ssh.ConnectionFailed, "connect failed")
 		return
 	}
+	defer up.Close() // whatever happens next, panics included
 	ch, reqs, err := nc.Accept()
 	if err != nil {
-		up.Close()
 		c.log.Info("tunnel failed", "service", svc.Name, "reason", err.Error())
 		return
 	}
