@@ -71,9 +71,9 @@ type Gate struct {
 
 // source is what the gate remembers about one source net block.
 type source struct {
-	unauth int
-	tokens float64 // rate bucket: connections left
-	last   time.Time
+	unauth  int
+	tokens  float64 // rate bucket: connections left
+	last    time.Time
 	until   time.Time     // penalty end
 	accrued time.Duration // penalty added since the source was last clean
 	active  bool          // accrued reached Min; refuse until `until`
