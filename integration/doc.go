@@ -24,7 +24,10 @@
 // adversarial_test.go is the attack suite (TestAdversarial: one named
 // subtest per attack, each asserting the refusal, its audit event and, where
 // it is about availability, that a legitimate client is still served);
-// adversarial_harness_test.go holds its helpers. audit_test.go runs
+// adversarial_harness_test.go holds its helpers; adversarial_limits_test.go
+// (TestAdversarialLimits) attacks the limits the same way: floods, rate,
+// penalties, channel floods, timeouts, keepalives, live revocation, weak
+// algorithms. audit_test.go runs
 // Debian's ssh-audit against the gateway with the policy in audit/ (it must
 // pass) and against a deliberately weakened config (it must fail).
 //

@@ -268,7 +268,7 @@ func (t *Ticket) Done(o Outcome) (added time.Duration, refused bool) {
 			return 0, false
 		}
 	}
-	return p, g.penalize(s, p, now)
+	return g.penalize(s, p, now)
 }
 
 func (g *Gate) penaltyFor(o Outcome) time.Duration {
@@ -290,12 +290,14 @@ func (g *Gate) penaltyFor(o Outcome) time.Duration {
 }
 
 // penalize adds d to the source's penalty, capped at Max from now, and
-// reports whether the source is refused from now on.
-func (g *Gate) penalize(s *source, d time.Duration, now time.Time) bool {
+// returns what was added after the cap and whether the source is refused
+// from now on.
+func (g *Gate) penalize(s *source, d time.Duration, now time.Time) (time.Duration, bool) {
 	p := g.l.PerSourcePenalties
 	if now.After(s.until) {
 		s.until, s.accrued, s.active = now, 0, false
 	}
+	before := s.until
 	s.until = s.until.Add(d)
 	s.accrued += d
 	if p.Max > 0 && s.until.Sub(now) > p.Max {
@@ -306,7 +308,7 @@ func (g *Gate) penalize(s *source, d time.Duration, now time.Time) bool {
 	if s.accrued >= p.Min {
 		s.active = true
 	}
-	return s.active
+	return s.until.Sub(before), s.active
 }
 
 // Login admits an authenticated connection for the key with fingerprint
