@@ -132,10 +132,10 @@ func splice(ch, up halfCloser) (in, out int64) {
 	done := make(chan struct{})
 	go func() { // ends when ch reaches EOF or is closed
 		defer close(done)
-		in, _ = io.Copy(up, ch)
+		in, _ = copyAdaptive(up, ch)
 		up.CloseWrite()
 	}()
-	out, _ = io.Copy(ch, up)
+	out, _ = copyAdaptive(ch, up)
 	ch.CloseWrite()
 	<-done
 	return in, out

@@ -1,0 +1,58 @@
+package tunnel
+
+import (
+	"io"
+	"sync"
+)
+
+// Buffer sizes for copying a tunnel's bytes. A tunnel waiting for data
+// holds only a small buffer; once a read fills it, the copy borrows a
+// large one from a pool and gives it back when the flow slows again. An
+// idle tunnel therefore costs smallBuf per direction, not 32 KiB.
+const (
+	smallBuf = 2 << 10
+	largeBuf = 32 << 10 // one SSH packet's worth
+)
+
+var largeBufs = sync.Pool{New: func() any { b := make([]byte, largeBuf); return &b }}
+
+// copyAdaptive copies src to dst until EOF or an error, like io.Copy, and
+// returns the bytes written. A nil error means src reached EOF.
+func copyAdaptive(dst io.Writer, src io.Reader) (int64, error) {
+	small := make([]byte, smallBuf)
+	var large *[]byte
+	defer func() {
+		if large != nil {
+			largeBufs.Put(large)
+		}
+	}()
+	var written int64
+	for {
+		buf := small
+		if large != nil {
+			buf = *large
+		}
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			w, werr := dst.Write(buf[:n])
+			written += int64(w)
+			if werr != nil {
+				return written, werr
+			}
+			if w != n {
+				return written, io.ErrShortWrite
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			return written, nil
+		case rerr != nil:
+			return written, rerr
+		case large == nil && n == len(small):
+			large = largeBufs.Get().(*[]byte) // data is flowing: read in packet-sized bites
+		case large != nil && n < smallBuf:
+			largeBufs.Put(large) // the flow has slowed: wait with the small buffer
+			large = nil
+		}
+	}
+}

@@ -1,0 +1,75 @@
+package tunnel
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	"testing"
+	"testing/iotest"
+)
+
+// chunkReader returns data in reads of the given sizes, cycling.
+type chunkReader struct {
+	data  []byte
+	sizes []int
+	i     int
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), r.sizes[r.i%len(r.sizes)], len(r.data))
+	r.i++
+	copy(p, r.data[:n])
+	r.data = r.data[n:]
+	return n, nil
+}
+
+func TestCopyAdaptiveKeepsEveryByte(t *testing.T) {
+	data := make([]byte, 3<<20)
+	rand.Read(data)
+	tests := []struct {
+		name  string
+		sizes []int
+	}{
+		{"bulk", []int{1 << 20}},
+		{"trickle", []int{1, 7, 100}},
+		{"bursts then trickle", []int{smallBuf, largeBuf, largeBuf, 10, smallBuf - 1, smallBuf, 5}},
+		{"exact small", []int{smallBuf}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			n, err := copyAdaptive(&out, &chunkReader{data: data, sizes: tt.sizes})
+			if err != nil || n != int64(len(data)) || !bytes.Equal(out.Bytes(), data) {
+				t.Fatalf("got n=%d err=%v equal=%v, want %d bytes intact, nil error", n, err, bytes.Equal(out.Bytes(), data), len(data))
+			}
+		})
+	}
+}
+
+func TestCopyAdaptiveErrors(t *testing.T) {
+	if _, err := copyAdaptive(io.Discard, iotest.ErrReader(errBoom)); !errors.Is(err, errBoom) {
+		t.Fatalf("read error: got %v, want boom", err)
+	}
+	n, err := copyAdaptive(failWriter{after: 10}, bytes.NewReader(make([]byte, 100)))
+	if !errors.Is(err, errBoom) || n != 10 {
+		t.Fatalf("write error: got %d, %v; want 10, boom", n, err)
+	}
+	data := make([]byte, 5*smallBuf)
+	var out bytes.Buffer
+	if _, err := copyAdaptive(&out, iotest.DataErrReader(bytes.NewReader(data))); err != nil || out.Len() != len(data) {
+		t.Fatalf("data with EOF: got %d bytes, %v; want %d, nil", out.Len(), err, len(data))
+	}
+}
+
+var errBoom = errors.New("boom")
+
+// failWriter writes at most after bytes of a call, then fails.
+type failWriter struct{ after int }
+
+func (w failWriter) Write(p []byte) (int, error) {
+	return min(len(p), w.after), errBoom
+}
