@@ -300,30 +300,15 @@ func expectFieldBounded(t testing.TB, g *gateway, key string, limit int) {
 // answers; arrived receives once per request as it comes in.
 func startSlowUpstream(t testing.TB, tag string, delay time.Duration) (*upstream, <-chan struct{}) {
 	t.Helper()
-	ln := listenLoopback(t)
-	u := &upstream{addr: ln.Addr().String(), port: ln.Addr().(*net.TCPAddr).Port, body: upstreamBody(tag)}
 	arrived := make(chan struct{}, 16)
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			arrived <- struct{}{}
-			select {
-			case <-time.After(delay):
-			case <-r.Context().Done():
-				return
-			}
-			w.Header().Set("Content-Type", "application/octet-stream")
-			_, _ = w.Write(u.body)
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(countingListener{Listener: ln, n: &u.accepted})
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-done
+	u := startUpstreamBefore(t, tag, func(r *http.Request) bool {
+		arrived <- struct{}{}
+		select {
+		case <-time.After(delay):
+			return true
+		case <-r.Context().Done():
+			return false
+		}
 	})
 	return u, arrived
 }
@@ -399,11 +384,7 @@ func expectServeRefuses(t testing.TB, d *gwDir, wants ...string) {
 	if res.code == 0 || msg == "" || strings.Contains(msg, "\n") {
 		t.Errorf("gateway serve: got %s, want a non-zero exit and a one-line error", res)
 	}
-	for _, w := range wants {
-		if !strings.Contains(msg, w) {
-			t.Errorf("gateway serve error: got %q, want it to name %q", msg, w)
-		}
-	}
+	expectNamesAll(t, "gateway serve", msg, wants)
 	for _, bad := range []string{"panic", "goroutine ", ".go:"} {
 		if strings.Contains(res.stdout+res.stderr, bad) {
 			t.Errorf("gateway serve output: got %s, want no %q (a panic or stack trace)", res, bad)

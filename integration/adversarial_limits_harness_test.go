@@ -169,22 +169,12 @@ func readToEOF(c net.Conn, d time.Duration) ([]byte, error) {
 // a handshake that failed.
 func loginFrom(t testing.TB, g *gateway, src string, op *operator) (*ssh.Client, error) {
 	t.Helper()
-	cfg := &ssh.ClientConfig{User: op.name, Auth: []ssh.AuthMethod{ssh.PublicKeys(op.signer(t))},
-		HostKeyCallback: ssh.FixedHostKey(g.hostKey)}
+	cfg := &ssh.ClientConfig{User: op.name, Auth: []ssh.AuthMethod{ssh.PublicKeys(op.signer(t))}}
 	nc, err := dialFrom(src, g.addr)
 	if err != nil {
 		return nil, err
 	}
-	_ = nc.SetDeadline(time.Now().Add(waitTimeout))
-	c, chans, reqs, err := ssh.NewClientConn(nc, g.addr, cfg)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	_ = nc.SetDeadline(time.Time{})
-	client := ssh.NewClient(c, chans, reqs)
-	t.Cleanup(func() { client.Close() })
-	return client, nil
+	return handshakeGo(t, nc, g, cfg)
 }
 
 // trickleGet sends a GET through 127.0.0.1:lport one header line every

@@ -282,16 +282,7 @@ func startRecorder(t testing.TB) *recorder {
 		t.Fatalf("recorder listen: %v", err)
 	}
 	u := &recorder{addr: ln.Addr().String(), port: ln.Addr().(*net.TCPAddr).Port}
-	srv := &http.Server{Handler: http.HandlerFunc(u.serveHTTP), ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(countingListener{Listener: ln, n: &u.accepted})
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-done
-	})
+	serveCounting(t, ln, http.HandlerFunc(u.serveHTTP), &u.accepted)
 	return u
 }
 

@@ -20,11 +20,20 @@ import (
 // returned, any other failure ends the test.
 func dialGo(t testing.TB, g *gateway, cfg *ssh.ClientConfig) (*ssh.Client, error) {
 	t.Helper()
-	cfg.HostKeyCallback = ssh.FixedHostKey(g.hostKey)
 	nc, err := net.DialTimeout("tcp", g.addr, 5*time.Second)
 	if err != nil {
 		t.Fatalf("dial gateway: %v", err)
 	}
+	return handshakeGo(t, nc, g, cfg)
+}
+
+// handshakeGo runs the client handshake with g over nc with cfg, pinning
+// g's host key and bounding the handshake by waitTimeout. The client is
+// closed when the test ends; nc is closed if the handshake fails, and the
+// error returned.
+func handshakeGo(t testing.TB, nc net.Conn, g *gateway, cfg *ssh.ClientConfig) (*ssh.Client, error) {
+	t.Helper()
+	cfg.HostKeyCallback = ssh.FixedHostKey(g.hostKey)
 	_ = nc.SetDeadline(time.Now().Add(waitTimeout))
 	c, chans, reqs, err := ssh.NewClientConn(nc, g.addr, cfg)
 	if err != nil {

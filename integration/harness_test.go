@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -50,15 +51,39 @@ func needOpenSSH(t testing.TB) {
 	}
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// Ports freePort hands out: below Linux's ephemeral range (32768-60999),
+// so no outgoing connection of a parallel test gets one by chance, and
+// never the same one twice in a run.
+const (
+	portLow, portHigh = 20000, 32000
+)
+
+var (
+	portsMu   sync.Mutex
+	portsUsed = map[int]bool{}
+)
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago and
+// that no other test in this run was given.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("pick free port: %v", err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 200 {
+		p := portLow + mrand.IntN(portHigh-portLow)
+		if portsUsed[p] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		portsUsed[p] = true
+		return p
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatalf("pick free port: no free port in %d-%d after 200 tries", portLow, portHigh)
+	return 0
 }
 
 // --- commands -------------------------------------------------------------

@@ -46,28 +46,42 @@ func upstreamBody(tag string) []byte {
 // startUpstream serves upstreamBody(tag) with status 200 on 127.0.0.1:0.
 func startUpstream(t testing.TB, tag string) *upstream {
 	t.Helper()
+	return startUpstreamBefore(t, tag, nil)
+}
+
+// startUpstreamBefore is startUpstream whose handler first calls before, if
+// it is not nil, and answers nothing when before returns false.
+func startUpstreamBefore(t testing.TB, tag string, before func(*http.Request) bool) *upstream {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("upstream listen: %v", err)
 	}
 	u := &upstream{addr: ln.Addr().String(), port: ln.Addr().(*net.TCPAddr).Port, body: upstreamBody(tag)}
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/octet-stream")
-			_, _ = w.Write(u.body)
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
+	serveCounting(t, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if before != nil && !before(r) {
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(u.body)
+	}), &u.accepted)
+	return u
+}
+
+// serveCounting serves h on ln until the test ends, adding each TCP
+// connection it accepts to accepted.
+func serveCounting(t testing.TB, ln net.Listener, h http.Handler, accepted *atomic.Int64) {
+	t.Helper()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = srv.Serve(countingListener{Listener: ln, n: &u.accepted})
+		_ = srv.Serve(countingListener{Listener: ln, n: accepted})
 	}()
 	t.Cleanup(func() {
 		_ = srv.Close()
 		<-done
 	})
-	return u
 }
 
 // --- local listeners and HTTP ---------------------------------------------

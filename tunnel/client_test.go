@@ -8,7 +8,6 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,64 +200,11 @@ func TestClientReconnectsAfterGatewayRestart(t *testing.T) {
 	logs.waitFor(t, "reconnected")
 }
 
-// freezer relays TCP both ways until frozen, then silently drops
-// everything: a link that died without a FIN.
-type freezer struct {
-	ln     net.Listener
-	frozen atomic.Bool
-	wg     sync.WaitGroup
-}
-
-func startFreezer(t testing.TB, target string) *freezer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &freezer{ln: ln}
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			f.wg.Add(2)
-			go f.pipe(c, u)
-			go f.pipe(u, c)
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); f.wg.Wait() })
-	return f
-}
-
-func (f *freezer) pipe(dst, src net.Conn) {
-	defer f.wg.Done()
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		src.SetReadDeadline(time.Now().Add(5 * time.Second))
-		n, err := src.Read(buf)
-		if err != nil {
-			return
-		}
-		if !f.frozen.Load() {
-			dst.Write(buf[:n])
-		}
-	}
-}
-
 func TestClientKeepaliveDetectsDeadLink(t *testing.T) {
 	alice := newSigner(t)
 	tg := startGateway(t, nil, nil, []keys.AuthorizedKey{entry(alice, "alice", keys.Options{})})
-	f := startFreezer(t, tg.addr)
-	c, logs := newTestClient(t, f.ln.Addr().String(), tg.hostKey.PublicKey(), alice, func(cfg *ClientConfig) {
+	r := startRelay(t, tg.addr)
+	c, logs := newTestClient(t, r.addr, tg.hostKey.PublicKey(), alice, func(cfg *ClientConfig) {
 		cfg.KeepaliveInterval = 50 * time.Millisecond
 		cfg.KeepaliveCountMax = 2
 		cfg.ConnectTimeout = 300 * time.Millisecond
@@ -271,7 +217,7 @@ func TestClientKeepaliveDetectsDeadLink(t *testing.T) {
 	if c.current() == nil {
 		t.Fatal("connection dropped while the link was healthy")
 	}
-	f.frozen.Store(true)
+	r.frozen.Store(true)
 	logs.waitFor(t, "stopped answering keepalives", "connection lost")
 }
 

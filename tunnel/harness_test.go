@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,4 +213,101 @@ func roundTrip(t testing.TB, conn net.Conn, msg string) string {
 		t.Fatalf("read: %v", err)
 	}
 	return string(got)
+}
+
+// relay is a TCP hop in front of the gateway that can freeze: from then on
+// it drops every byte both ways, like a link gone dark that no FIN or RST
+// will ever report.
+type relay struct {
+	addr   string
+	frozen atomic.Bool
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool // cleanup has begun
+}
+
+// startRelay listens on 127.0.0.1:0 and relays every connection to target
+// until the test ends, when it closes them all.
+func startRelay(t testing.TB, target string) *relay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{addr: ln.Addr().String()}
+	r.wg.Add(1)
+	go r.accept(ln, target)
+	t.Cleanup(func() {
+		ln.Close()
+		r.closeAll()
+		r.wg.Wait()
+	})
+	return r
+}
+
+// accept relays each connection ln accepts until ln closes.
+func (r *relay) accept(ln net.Listener, target string) {
+	defer r.wg.Done()
+	for {
+		in, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("tcp", target)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		if !r.track(in, out) {
+			return
+		}
+		r.wg.Add(2)
+		go func() { defer r.wg.Done(); r.pump(out, in) }()
+		go func() { defer r.wg.Done(); r.pump(in, out) }()
+	}
+}
+
+// track records in and out for cleanup to close; once cleanup has begun it
+// closes them itself and reports false.
+func (r *relay) track(in, out net.Conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		in.Close()
+		out.Close()
+		return false
+	}
+	r.conns = append(r.conns, in, out)
+	return true
+}
+
+// closeAll closes every connection track recorded, and makes it close the
+// ones it is given from now on.
+func (r *relay) closeAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	for _, c := range r.conns {
+		c.Close()
+	}
+}
+
+// pump copies src to dst, dropping what it reads while frozen, until
+// either side fails; then it closes both.
+func (r *relay) pump(dst, src net.Conn) {
+	defer src.Close()
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !r.frozen.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
