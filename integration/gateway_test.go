@@ -331,10 +331,12 @@ func TestReloadFailureKeepsPreviousKeys(t *testing.T) {
 	r.d.allow(t, r.alice, "nanomq")
 	g := r.d.serve(t)
 
+	// bob's key arrives together with a broken line, in one atomic write:
+	// the gateway also reloads by itself on file changes, and must never
+	// see bob's key without the broken line.
 	bob := newOperator(t, "bob")
-	r.d.allow(t, bob, "nanomq")
 	keys := readFile(t, r.d.authKeys)
-	writeFile(t, r.d.authKeys, keys+"ssh-ed25519 %%%not-base64%%% mallory\n")
+	replaceFile(t, r.d.authKeys, keys+bob.line("")+"\nssh-ed25519 %%%not-base64%%% mallory\n")
 	mark := g.mark()
 	g.signal(t, syscall.SIGHUP)
 	ev := g.waitEventAfter(t, mark, "reload failed", nil)

@@ -9,10 +9,10 @@ import (
 	"github.com/loopgate/loopgate/internal/watch"
 )
 
-// watchInterval is how often serve looks at its files: an edit to
-// authorized_keys (or `gateway revoke`) takes effect within about this
-// long, without a SIGHUP.
-const watchInterval = 500 * time.Millisecond
+// watchInterval is how often serve looks at its files. A change is applied
+// once it has held for one interval, so an edit to authorized_keys (or
+// `gateway revoke`) takes effect within two intervals, without a SIGHUP.
+const watchInterval = 250 * time.Millisecond
 
 // watched is the set of files serve reloads on change, and the channel
 // that says they changed.

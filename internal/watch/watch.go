@@ -33,25 +33,34 @@ func stat(path string) state {
 }
 
 // Poll checks the files paths returns every interval and calls onChange
-// once per round in which any of them was created, deleted, replaced or
-// modified, or the list itself changed. It returns when ctx is done.
+// when any of them was created, deleted, replaced or modified, or the
+// list itself changed, and has then stayed the same for one more
+// interval: a file caught half-written (an editor that truncates, then
+// writes) is not reloaded until the writer is done. It returns when ctx
+// is done.
 func Poll(ctx context.Context, interval time.Duration, paths func() []string, onChange func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	list, seen := snapshot(paths())
+	appliedList, applied := snapshot(paths())
+	prevList, prev := appliedList, applied
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		nl, ns := snapshot(paths())
-		if !slices.Equal(list, nl) || !slices.EqualFunc(seen, ns, state.same) {
+		list, cur := snapshot(paths())
+		changed := !slices.Equal(list, appliedList) || !slices.EqualFunc(cur, applied, state.same)
+		settled := slices.Equal(list, prevList) && slices.EqualFunc(cur, prev, state.same)
+		if changed && settled {
+			// Remember what was seen before onChange read the files: a
+			// change landing while it runs is then seen next time. If
+			// onChange changes the list (a reload naming another file),
+			// the next rounds see a new list and report it once settled.
+			appliedList, applied = list, cur
 			onChange()
-			// What onChange did (a reload) may change the list: look again.
-			nl, ns = snapshot(paths())
 		}
-		list, seen = nl, ns
+		prevList, prev = list, cur
 	}
 }
 

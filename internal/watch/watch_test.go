@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,5 +58,40 @@ func TestPollSeesEditsRenamesAndDeletes(t *testing.T) {
 	}
 	if got := n.Load(); got != 3 {
 		t.Fatalf("changes: got %d, want 3", got)
+	}
+}
+
+// TestPollWaitsForTheWriterToFinish: while a file keeps changing faster
+// than the poll interval it is never reported; once it settles, it is
+// reported once.
+func TestPollWaitsForTheWriterToFinish(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "authorized_keys")
+	if err := os.WriteFile(f, []byte("a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Poll(ctx, 100*time.Millisecond, func() []string { return []string{f} }, func() { n.Add(1) })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	for i := range 40 { // 40 writes, 15 ms apart: 600 ms of churn
+		if err := os.WriteFile(f, []byte(strings.Repeat("x", i+2)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(15 * time.Millisecond)
+	}
+	if got := n.Load(); got != 0 {
+		t.Fatalf("changes reported while the file kept changing: got %d, want 0", got)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for n.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := n.Load(); got != 1 {
+		t.Fatalf("changes reported after the file settled: got %d, want 1", got)
 	}
 }
