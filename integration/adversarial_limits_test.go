@@ -61,7 +61,7 @@ func expectWithin(t testing.TB, what string, got, lo, hi time.Duration) {
 // --- 1: LoginGraceTime ------------------------------------------------------
 
 func testSilentPreauthClosed(t *testing.T) {
-	lr := startLimits(t, "LoginGraceTime 1s")
+	lr := startLimits(t, "LoginGraceTime 2s") // 2s: a real login must fit even on a loaded machine
 	tests := []struct{ name, src, send string }{
 		{"never-sends-a-version", "127.0.1.1", ""},
 		{"version-then-silence", "127.0.1.2", "SSH-2.0-OpenSSH_9.2\r\n"},
@@ -77,14 +77,14 @@ func testSilentPreauthClosed(t *testing.T) {
 			if _, err := readToEOF(c, 5*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			expectWithin(t, "closed after", time.Since(start), 900*time.Millisecond, 2*time.Second)
+			expectWithin(t, "closed after", time.Since(start), 1900*time.Millisecond, 3500*time.Millisecond)
 			ev := lr.g.waitEvent(t, "handshake failed", attrIs("source", c.LocalAddr().String()), waitTimeout)
 			if !strings.Contains(fmt.Sprint(ev["reason"]), "timeout") {
 				t.Errorf("handshake failed reason: got %q, want a timeout", ev["reason"])
 			}
 		})
 	}
-	expectLegitServed(t, lr.g, lr.alice, "nanomq", lr.nanomq) // a real login fits in the 1s
+	expectLegitServed(t, lr.g, lr.alice, "nanomq", lr.nanomq) // a real login fits in the 2s
 }
 
 // --- 2: one source floods, another is served ---------------------------------
@@ -519,16 +519,18 @@ func expectIdleClosed(lport int) error {
 // --- 11: UnusedConnectionTimeout -------------------------------------------------
 
 func testUnusedConnectionTimeout(t *testing.T) {
-	lr := startLimits(t, "UnusedConnectionTimeout 1s")
+	// 2s, not 1s: under load ssh may take over a second from auth to its
+	// first tunnel, and the clock runs from auth.
+	lr := startLimits(t, "UnusedConnectionTimeout 2s")
 	t.Run("no-forward-disconnected", func(t *testing.T) {
 		mark := lr.g.mark()
 		p := startProc(t, sshEnv(""), nil, "ssh", lr.g.sshArgs(lr.alice, "-N", lr.g.dest(lr.alice))...)
 		ev := lr.g.waitEventAfter(t, mark, "auth accepted", attrIs("name", "alice"))
 		authed := time.Now()
 		if _, ok := p.wait(5 * time.Second); !ok {
-			t.Fatalf("ssh -N with no forward: still connected after 5s, want disconnected after about 1s")
+			t.Fatalf("ssh -N with no forward: still connected after 5s, want disconnected after about 2s")
 		}
-		expectWithin(t, "disconnected after", time.Since(authed), 800*time.Millisecond, 2500*time.Millisecond)
+		expectWithin(t, "disconnected after", time.Since(authed), 1800*time.Millisecond, 4*time.Second)
 		lr.g.waitEventAfter(t, mark, "connection closed", allOf(attrIs("conn", ev["conn"]), attrIs("reason", "unused connection timeout")))
 	})
 	t.Run("open-tunnel-keeps-it-then-clock-restarts", func(t *testing.T) {
@@ -541,16 +543,16 @@ func testUnusedConnectionTimeout(t *testing.T) {
 		}
 		defer c.Close()
 		lr.g.waitEventAfter(t, mark, "tunnel opened", attrIs("conn", ev["conn"]))
-		time.Sleep(2 * time.Second)
+		time.Sleep(3 * time.Second)
 		if p.exited() {
-			t.Fatalf("ssh with an open tunnel: exited after 2s (%d), want connected: %s", p.code, p.stderr.String())
+			t.Fatalf("ssh with an open tunnel: exited after 3s (%d), want connected: %s", p.code, p.stderr.String())
 		}
 		c.Close()
 		closed := time.Now()
 		if _, ok := p.wait(5 * time.Second); !ok {
-			t.Fatalf("ssh: still connected 5s after its last tunnel closed, want about 1s")
+			t.Fatalf("ssh: still connected 5s after its last tunnel closed, want about 2s")
 		}
-		expectWithin(t, "disconnected after the last tunnel", time.Since(closed), 800*time.Millisecond, 2500*time.Millisecond)
+		expectWithin(t, "disconnected after the last tunnel", time.Since(closed), 1800*time.Millisecond, 4*time.Second)
 	})
 }
 
