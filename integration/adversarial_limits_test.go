@@ -534,23 +534,29 @@ func testUnusedConnectionTimeout(t *testing.T) {
 		lr.g.waitEventAfter(t, mark, "connection closed", allOf(attrIs("conn", ev["conn"]), attrIs("reason", "unused connection timeout")))
 	})
 	t.Run("open-tunnel-keeps-it-then-clock-restarts", func(t *testing.T) {
-		mark := lr.g.mark()
-		p, lport := lr.tunnel(t, lr.carol)
-		ev := lr.g.waitEventAfter(t, mark, "auth accepted", attrIs("name", "carol"))
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", lport), 5*time.Second)
+		// A Go client opens its tunnel right after auth, so the test does
+		// not depend on how fast ssh sets up -L on a loaded machine.
+		c, err := dialGo(t, lr.g, &ssh.ClientConfig{User: lr.carol.name, Auth: []ssh.AuthMethod{ssh.PublicKeys(lr.carol.signer(t))}})
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("carol login: %v", err)
 		}
-		defer c.Close()
-		lr.g.waitEventAfter(t, mark, "tunnel opened", attrIs("conn", ev["conn"]))
-		time.Sleep(3 * time.Second)
-		if p.exited() {
-			t.Fatalf("ssh with an open tunnel: exited after 3s (%d), want connected: %s", p.code, p.stderr.String())
+		tun, err := c.Dial("tcp", lr.nanomq.addr)
+		if err != nil {
+			t.Fatalf("carol tunnel: %v", err)
 		}
-		c.Close()
+		ended := make(chan struct{})
+		go func() { c.Wait(); close(ended) }()
+		select {
+		case <-ended:
+			t.Fatal("connection with an open tunnel: closed within 3s, want kept")
+		case <-time.After(3 * time.Second):
+		}
+		tun.Close()
 		closed := time.Now()
-		if _, ok := p.wait(5 * time.Second); !ok {
-			t.Fatalf("ssh: still connected 5s after its last tunnel closed, want about 2s")
+		select {
+		case <-ended:
+		case <-time.After(5 * time.Second):
+			t.Fatal("connection still open 5s after its last tunnel closed, want closed after about 2s")
 		}
 		expectWithin(t, "disconnected after the last tunnel", time.Since(closed), 1800*time.Millisecond, 4*time.Second)
 	})
