@@ -85,7 +85,11 @@ func appendLine(data, line []byte) []byte {
 		eol = "\r\n"
 	}
 	out := bytes.Clone(data)
-	if len(out) > 0 && out[len(out)-1] != '\n' {
+	switch {
+	case len(out) == 0:
+	case out[len(out)-1] == '\r': // a dangling CR: complete its line, do not start a "\r\r\n" one
+		out = append(out, '\n')
+	case out[len(out)-1] != '\n':
 		out = append(out, eol...)
 	}
 	out = append(out, line...)
