@@ -99,6 +99,7 @@ type Handler struct {
 	errLog    *log.Logger // for net/http's own complaints
 	hosts     []string    // Host header values that name this proxy
 	transport *http.Transport
+	rp        *httputil.ReverseProxy
 	server    *http.Server
 }
 
@@ -123,6 +124,7 @@ func New(cfg Config, listenAddr string) (*Handler, error) {
 		transport: newTransport(cfg, true),
 	}
 	h.errLog = slog.NewLogLogger(h.log.Handler(), slog.LevelWarn)
+	h.rp = h.reverseProxy()
 	h.server = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -210,13 +212,23 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		writeReason(w, http.StatusBadGateway, "credential unavailable")
 		return
 	}
-	rp := &httputil.ReverseProxy{
-		Rewrite:      func(pr *httputil.ProxyRequest) { rewrite(pr.Out, h.cfg.Service, auth) },
+	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authKey{}, auth)))
+}
+
+// authKey carries a request's credential from serve to the Rewrite of the
+// one ReverseProxy every request shares.
+type authKey struct{}
+
+func (h *Handler) reverseProxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			auth, _ := pr.In.Context().Value(authKey{}).(string) // always set by serve
+			rewrite(pr.Out, h.cfg.Service, auth)
+		},
 		Transport:    &remint{base: h.transport, cred: h.cfg.Credential, log: h.cfg.Logger},
 		ErrorHandler: h.proxyError,
 		ErrorLog:     h.errLog,
 	}
-	rp.ServeHTTP(w, r)
 }
 
 // refusal says why r must not be forwarded, or returns 0.
