@@ -36,7 +36,7 @@ func Render(t Template) []byte {
 	fmt.Fprintf(&b, "DrainTimeout %s\n", DefaultDrainTimeout)
 	b.WriteString("\n# Limits and algorithms take hardened defaults; `gateway serve --help` lists them.\n")
 	b.WriteString("# For example: MaxStartups 10:30:100, PerSourcePenalties authfail:5s min:15s,\n")
-	b.WriteString("# MaxSessions 10, ClientAliveInterval 15s, ChannelTimeout direct-tcpip=30m.\n")
+	b.WriteString("# MaxSessions 64, ClientAliveInterval 15s, ChannelTimeout direct-tcpip=30m.\n")
 	b.WriteString("\n# Services: a name and the loopback address the gateway dials for it.\n")
 	for _, s := range t.Services {
 		fmt.Fprintf(&b, "Service %s %s\n", s.Name, s.Addr)

@@ -76,7 +76,7 @@ func Defaults() Limits {
 			MaxSources4: 65536, MaxSources6: 65536,
 		},
 		MaxAuthTries:            6,
-		MaxSessions:             10,
+		MaxSessions:             64, // tunnels, not shells: a browser alone opens 6 per host
 		MaxConnections:          100,
 		MaxConnectionsPerKey:    10,
 		ChannelTimeout:          30 * time.Minute,

@@ -26,7 +26,12 @@ const (
 	readHeaderTimeout   = 10 * time.Second
 	serverIdleTimeout   = 2 * time.Minute  // a browser's idle keep-alive connection
 	idleConnTimeout     = 15 * time.Second // short: an idle tunnel holds up a gateway drain
-	maxIdleConnsPerHost = 8
+	// maxConnsPerHost bounds the proxy's tunnels, below the gateway's
+	// default MaxSessions (64) so that requests queue here instead of being
+	// refused there; as many stay open between requests, so a steady load
+	// reuses its tunnels instead of opening one per request.
+	maxConnsPerHost     = 32
+	maxIdleConnsPerHost = maxConnsPerHost
 )
 
 // Config configures a Handler or a single Do.
@@ -171,6 +176,7 @@ func newTransport(cfg Config, keepAlive bool) *http.Transport {
 		ForceAttemptHTTP2:     false,
 		Protocols:             http1Only(),
 		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
+		MaxConnsPerHost:       maxConnsPerHost,
 		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
 		IdleConnTimeout:       idleConnTimeout,
 		DisableCompression:    true,
