@@ -23,9 +23,9 @@ const (
 )
 
 const (
-	readHeaderTimeout   = 10 * time.Second
-	serverIdleTimeout   = 2 * time.Minute  // a browser's idle keep-alive connection
-	idleConnTimeout     = 15 * time.Second // short: an idle tunnel holds up a gateway drain
+	readHeaderTimeout = 10 * time.Second
+	serverIdleTimeout = 2 * time.Minute  // a browser's idle keep-alive connection
+	idleConnTimeout   = 15 * time.Second // short: an idle tunnel holds up a gateway drain
 	// maxConnsPerHost bounds the proxy's tunnels, below the gateway's
 	// default MaxSessions (64) so that requests queue here instead of being
 	// refused there; as many stay open between requests, so a steady load
