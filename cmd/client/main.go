@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/loopgate/loopgate/internal/version"
 )
 
 func main() {
@@ -26,8 +28,9 @@ func main() {
 func newRoot() *cobra.Command {
 	o := &common{}
 	root := &cobra.Command{
-		Use:   "client",
-		Short: "Reach a device's admin API through its loopgate gateway",
+		Version: version.String(),
+		Use:     "client",
+		Short:   "Reach a device's admin API through its loopgate gateway",
 		Long: `client runs on an operator's machine. It connects to a device's gateway over SSH,
 pinning the device's host key in known_hosts (strict by default), and then:
 

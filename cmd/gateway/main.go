@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/loopgate/loopgate/internal/version"
+
 	"github.com/loopgate/loopgate/internal/logging"
 )
 
@@ -36,8 +38,9 @@ type app struct {
 func newRoot() *cobra.Command {
 	a := &app{}
 	root := &cobra.Command{
-		Use:   "gateway",
-		Short: "SSH gateway to a device's loopback admin services",
+		Version: version.String(),
+		Use:     "gateway",
+		Short:   "SSH gateway to a device's loopback admin services",
 		Long: `gateway runs on a device. It is an SSH server with public-key authentication
 that opens only direct-tcpip channels (ssh -L) to the loopback services named in
 its config, as granted per key, and writes an audit event for every decision.
