@@ -231,39 +231,13 @@ func (c *Client) dial(ctx context.Context) (*ssh.Client, error) {
 	return ssh.NewClient(sc, chans, reqs), nil
 }
 
-// keepalive probes conn every KeepaliveInterval and closes it when
-// KeepaliveCountMax probes in a row go unanswered, so Run notices a dead
-// link instead of waiting for TCP to give up.
+// keepalive closes conn when KeepaliveCountMax probes in a row go
+// unanswered, so Run notices a dead link instead of waiting for TCP to give
+// up. A negative KeepaliveInterval turns probes off.
 func (c *Client) keepalive(ctx context.Context, conn *ssh.Client) {
-	if c.cfg.KeepaliveInterval < 0 {
-		return
-	}
-	tick := time.NewTicker(c.cfg.KeepaliveInterval)
-	defer tick.Stop()
-	answered := make(chan struct{}, 1)
-	inflight, missed := false, 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-answered:
-			inflight, missed = false, 0
-		case <-tick.C:
-			if inflight {
-				if missed++; missed >= c.cfg.KeepaliveCountMax {
-					c.log.Warn("gateway stopped answering keepalives; closing the connection", "missed", missed)
-					conn.Close()
-					return
-				}
-				continue
-			}
-			inflight = true
-			go func() { // ends when the reply arrives or conn closes
-				if _, _, err := conn.SendRequest("keepalive@openssh.com", true, nil); err == nil {
-					answered <- struct{}{}
-				}
-			}()
-		}
+	if keepAlive(ctx, conn, c.cfg.KeepaliveInterval, c.cfg.KeepaliveCountMax) {
+		c.log.Warn("gateway stopped answering keepalives; closing the connection", "missed", c.cfg.KeepaliveCountMax)
+		conn.Close()
 	}
 }
 

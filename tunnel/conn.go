@@ -100,7 +100,8 @@ func (c *gwConn) serve() {
 		"source", c.raw.RemoteAddr().String(), "client", clean(string(sconn.ClientVersion())))
 	c.idle.Store(time.Now().UnixNano())
 	go c.handleRequests(reqs)
-	go c.watchdog(sconn)
+	go c.watchdog()
+	go c.clientAlive(sconn)
 	for nc := range chans {
 		c.handleChannel(nc)
 	}

@@ -1,7 +1,6 @@
 package tunnel
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -69,93 +68,52 @@ func (c *gwConn) protect(where string) {
 	c.close("internal error")
 }
 
-// watchdogTick bounds how late the watchdog notices a timeout or an expiry.
+// watchdogTick bounds how late the watchdog notices an unused connection
+// or an expiry.
 const watchdogTick = time.Second
 
 // watchdog runs for an authenticated connection until it ends: it closes
-// it when the key stops being admitted (an expiry-time passing), when it
-// has carried no channel for UnusedConnectionTimeout, and when the client
-// misses ClientAliveCountMax keepalives in a row.
-func (c *gwConn) watchdog(conn ssh.Conn) {
+// it when the key stops being admitted (an expiry-time passing) and when it
+// has carried no channel for UnusedConnectionTimeout.
+func (c *gwConn) watchdog() {
 	defer c.protect("watchdog")
-	lim := c.g.lim
+	unused := c.g.lim.UnusedConnectionTimeout
 	tick := watchdogTick
-	for _, d := range []time.Duration{lim.ClientAliveInterval, lim.UnusedConnectionTimeout} {
-		if d > 0 {
-			tick = min(tick, max(d/4, 50*time.Millisecond))
-		}
+	if unused > 0 {
+		tick = min(tick, max(unused/4, 50*time.Millisecond))
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	alive := newAliveProbe(conn, lim.ClientAliveInterval, lim.ClientAliveCountMax)
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
 		}
-		now := time.Now()
 		if err := c.admitted(c.g.rules.Load()); err != nil {
 			c.who.Load().log.Info("connection revoked", "reason", err.Error())
 			c.close(err.Error())
 			return
 		}
-		if d := lim.UnusedConnectionTimeout; d > 0 && c.active.Load() == 0 && now.Sub(c.idleSince()) >= d {
+		if unused > 0 && c.active.Load() == 0 && time.Since(c.idleSince()) >= unused {
 			c.close("unused connection timeout")
 			return
 		}
-		if !alive.check(c.ctx, now) {
-			c.close("client alive timeout")
-			return
-		}
+	}
+}
+
+// clientAlive is ClientAliveInterval / ClientAliveCountMax: it closes a
+// connection whose client stopped answering keepalives.
+func (c *gwConn) clientAlive(conn ssh.Conn) {
+	defer c.protect("keepalive")
+	if keepAlive(c.ctx, conn, c.g.lim.ClientAliveInterval, c.g.lim.ClientAliveCountMax) {
+		c.close("client alive timeout")
 	}
 }
 
 // idleSince is when the connection last had no open tunnel.
 func (c *gwConn) idleSince() time.Time {
 	return time.Unix(0, c.idle.Load())
-}
-
-// aliveProbe sends keepalive@openssh.com every interval and counts the
-// probes left unanswered; any reply (OpenSSH answers "failure") is life.
-type aliveProbe struct {
-	conn     ssh.Conn
-	interval time.Duration
-	countMax int
-	last     time.Time // last probe sent
-	missed   int
-	pending  atomic.Bool
-	answered atomic.Bool
-}
-
-func newAliveProbe(conn ssh.Conn, interval time.Duration, countMax int) *aliveProbe {
-	return &aliveProbe{conn: conn, interval: interval, countMax: countMax}
-}
-
-// check sends a probe when one is due and reports whether the client is
-// still considered alive.
-func (p *aliveProbe) check(ctx context.Context, now time.Time) bool {
-	if p.interval <= 0 || now.Sub(p.last) < p.interval {
-		return true
-	}
-	if p.answered.Swap(false) {
-		p.missed = 0
-	}
-	if p.pending.Load() {
-		p.missed++
-		p.last = now
-		return p.countMax <= 0 || p.missed < p.countMax
-	}
-	p.last = now
-	p.pending.Store(true)
-	go func() { // ends when the reply arrives or the connection closes
-		_, _, err := p.conn.SendRequest("keepalive@openssh.com", true, nil)
-		if err == nil && ctx.Err() == nil {
-			p.answered.Store(true)
-		}
-		p.pending.Store(false)
-	}()
-	return true
 }
 
 // idleTimer closes a tunnel when no byte has moved either way for d.
