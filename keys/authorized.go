@@ -114,7 +114,7 @@ func parseLine(line []byte) (k AuthorizedKey, hasOptions bool, err error) {
 	if len(rest) != 0 {
 		return AuthorizedKey{}, false, errors.New("malformed key: more than one line")
 	}
-	if err := checkKey(key); err != nil {
+	if err := CheckUserKey(key); err != nil {
 		return AuthorizedKey{}, false, err
 	}
 	if err := checkComment(comment); err != nil {
@@ -147,11 +147,6 @@ func optionsField(line string, key ssh.PublicKey, libOptions []string) string {
 		}
 	}
 	return line
-}
-
-// checkKey refuses keys the gateway will not accept as identities.
-func checkKey(key ssh.PublicKey) error {
-	return CheckUserKey(key)
 }
 
 // checkComment refuses comments that would not survive being written out and

@@ -249,26 +249,16 @@ func (t *Ticket) Done(o Outcome) (added time.Duration, refused bool) {
 	}
 	t.done = true
 	g.unauth--
-	s := t.src
+	s := t.src // still in the table: a source with open connections is never swept
 	if s == nil {
 		return 0, false
 	}
-	if g.sources[t.key] == s {
-		s.unauth--
-	} else {
-		s = nil // cannot happen: a source with open connections is never swept
-	}
+	s.unauth--
 	p := g.penaltyFor(o)
 	if p <= 0 {
 		return 0, false
 	}
-	now := g.now()
-	if s == nil {
-		if s = g.lookup(t.key, now, true); s == nil {
-			return 0, false
-		}
-	}
-	return g.penalize(s, p, now)
+	return g.penalize(s, p, g.now())
 }
 
 func (g *Gate) penaltyFor(o Outcome) time.Duration {

@@ -18,11 +18,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	if s == "none" || s == "0" {
 		return Off, nil
 	}
-	d, err := parsePositiveDuration(s)
-	if err != nil {
-		return 0, err
-	}
-	return d, nil
+	return parsePositiveDuration(s)
 }
 
 func parsePositiveDuration(s string) (time.Duration, error) {
