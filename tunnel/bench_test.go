@@ -3,7 +3,6 @@ package tunnel
 import (
 	"io"
 	"net"
-	"sync"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -15,31 +14,12 @@ import (
 // benchmarks; closeOnAccept closes each connection at once instead.
 func sinkServer(tb testing.TB, closeOnAccept bool) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				if !closeOnAccept {
-					io.Copy(io.Discard, c)
-				}
-			}()
+	addr, _ := tcpServer(tb, func(c net.Conn) {
+		if !closeOnAccept {
+			io.Copy(io.Discard, c)
 		}
-	}()
-	tb.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+	})
+	return addr
 }
 
 // benchGateway starts a gateway with one service at addr granted to a

@@ -81,6 +81,17 @@ func (l *logBuffer) waitFor(t testing.TB, want ...string) {
 // answers after the client half-closes, so it proves half-close works.
 func echoServer(t testing.TB) (addr string, accepted func() int) {
 	t.Helper()
+	return tcpServer(t, func(c net.Conn) {
+		data, _ := io.ReadAll(c)
+		c.Write(append([]byte("echo:"), data...))
+	})
+}
+
+// tcpServer serves handle on a loopback listener, one goroutine per
+// connection (closed when handle returns), until the test ends; accepted
+// counts the connections so far.
+func tcpServer(t testing.TB, handle func(net.Conn)) (addr string, accepted func() int) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -103,8 +114,7 @@ func echoServer(t testing.TB) (addr string, accepted func() int) {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				data, _ := io.ReadAll(c)
-				c.Write(append([]byte("echo:"), data...))
+				handle(c)
 			}()
 		}
 	}()
