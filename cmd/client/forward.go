@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/loopgate/loopgate/internal/gctune"
 	"github.com/loopgate/loopgate/tunnel"
 )
 
@@ -52,6 +53,8 @@ backoff, and a connection arriving meanwhile waits up to --wait.`,
 }
 
 func runForward(ctx context.Context, o *common, destArg string, specs []tunnel.ForwardSpec) error {
+	stopGC, _ := gctune.Start(gctune.Headroom)
+	defer stopGC()
 	c, closeClient, err := o.connect(ctx, destArg)
 	if err != nil {
 		return err

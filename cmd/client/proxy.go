@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/loopgate/loopgate/internal/gctune"
 	"github.com/loopgate/loopgate/proxy"
 	"github.com/loopgate/loopgate/tunnel"
 )
@@ -99,6 +100,8 @@ func serviceProxy(ctx context.Context, o *common, destArg, service string, flags
 }
 
 func runProxy(ctx context.Context, o *common, destArg, service, listen string, flags *credFlags) error {
+	stopGC, _ := gctune.Start(gctune.Headroom)
+	defer stopGC()
 	c, cfg, port, closeClient, err := serviceProxy(ctx, o, destArg, service, flags)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/loopgate/loopgate/config"
+	"github.com/loopgate/loopgate/internal/gctune"
 	"github.com/loopgate/loopgate/keys"
 	"github.com/loopgate/loopgate/tunnel"
 )
@@ -34,6 +35,12 @@ Signals:
                    or the token key file changes; a deleted authorized_keys refuses
                    every key (and closes their connections).
   SIGTERM, SIGINT  stop accepting, let open tunnels finish for DrainTimeout, then exit 0.
+
+Memory: while tunnels move bulk data and the live heap is under 16 MiB, the Go
+heap may gather up to 16 MiB of garbage between collections (x/crypto allocates a
+buffer per SSH packet); bulk throughput rises by about a third in bench/run
+(docs/PERFORMANCE.md). With GOGC or GOMEMLIMIT in the environment Go's own
+settings apply instead (GOGC=100 is Go's default; GOMEMLIMIT=40MiB caps the heap).
 
 Config keywords (gateway.conf, one per line, '#' comments, relative paths are
 relative to the config file):
@@ -83,6 +90,8 @@ func runServe(ctx context.Context, log *slog.Logger, confPath, listen string) er
 	if err != nil {
 		return err
 	}
+	stopGC, _ := gctune.Start(gctune.Headroom)
+	defer stopGC()
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

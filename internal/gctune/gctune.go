@@ -1,0 +1,165 @@
+// Package gctune lets the Go heap gather a fixed amount of garbage before
+// each collection while the program moves bulk data and its live heap is
+// small.
+//
+// An SSH stream through golang.org/x/crypto/ssh allocates a fresh buffer for
+// every packet it receives (golang/go#39117), so a tunnel moving data makes
+// garbage at the rate it moves bytes. With Go's default (GOGC=100, a 4 MiB
+// minimum) and the few MiB a gateway keeps live, that means a collection,
+// and the scavenger handing pages back to the kernel and faulting them in
+// again, every hundred or so packets. While allocation runs at MinRate or
+// more, the tuner sets the next collection at live + max(live, headroom):
+// the heap may grow by headroom bytes of garbage while it is small, and
+// behaves as with GOGC=100 once the live heap is larger than headroom, so
+// the extra memory is bounded by headroom. Below MinRate (idle tunnels,
+// small requests) it is Go's default.
+//
+// An operator's GOGC or GOMEMLIMIT in the environment always wins: Start
+// does nothing when either is set.
+package gctune
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+	"time"
+)
+
+// Headroom is what gateway serve, client forward and client proxy use:
+// 16 MiB of garbage between collections while the live heap is small.
+// With Go's default the floor is 4 MiB; in BenchmarkTunnelBulk a 16 MiB
+// floor (GOGC=400) moved about 1.7 times the bytes per second of GOGC=100
+// (docs/PERFORMANCE.md).
+const Headroom = 16 << 20
+
+// maxPercent bounds the GOGC value Start sets, whatever the live heap.
+const maxPercent = 10000
+
+// heapMinimum is the runtime's floor for the heap goal at GOGC=100; the
+// runtime scales it by GOGC/100 like the live heap.
+const heapMinimum = 4 << 20
+
+// Percent is the GOGC value that sets the next collection at about
+// live + max(live, headroom) bytes, never below Go's default of 100 and
+// at most maxPercent. The runtime's goal is the larger of
+// live*(1+GOGC/100) and heapMinimum*GOGC/100, so both are kept at or
+// under live + headroom.
+func Percent(live, headroom uint64) int {
+	headroom = min(headroom, 1<<40) // keeps the arithmetic below from overflowing
+	live = max(live, 1)
+	if headroom <= live {
+		return 100
+	}
+	p := uint64(maxPercent)
+	if headroom/live < maxPercent/100 {
+		p = headroom * 100 / live
+	}
+	if live < 1<<40 {
+		p = min(p, (live+headroom)*100/heapMinimum)
+	}
+	return int(max(p, 100))
+}
+
+// FromEnv reports whether the environment sets GOGC or GOMEMLIMIT, in
+// which case Start leaves the collector alone.
+func FromEnv() bool {
+	_, gogc := os.LookupEnv("GOGC")
+	_, limit := os.LookupEnv("GOMEMLIMIT")
+	return gogc || limit
+}
+
+// MinRate is the allocation rate, in bytes per second between two
+// collections, from which Start applies the headroom. Below it the
+// program is not moving bulk data and keeps Go's default, so opening many
+// idle tunnels or serving small requests costs no extra memory.
+const MinRate = 64 << 20
+
+// Choose is the GOGC value for the next collection, given the live heap
+// and the bytes allocated over elapsed since the previous collection:
+// Percent(live, headroom) while allocation runs at MinRate or more,
+// Go's default of 100 otherwise.
+func Choose(live, allocated uint64, elapsed time.Duration, headroom uint64) int {
+	if elapsed <= 0 || float64(allocated)/elapsed.Seconds() < MinRate {
+		return 100
+	}
+	return Percent(live, headroom)
+}
+
+// Start re-computes GOGC with Choose after every collection until stop is
+// called; stop puts back the value that was set before Start. With
+// headroom 0, or GOGC or GOMEMLIMIT in the environment, Start changes
+// nothing and tuned is false.
+//
+// It runs no goroutine of its own: the re-computation is a finalizer on an
+// object that each collection frees, re-armed each time until stop.
+func Start(headroom uint64) (stop func(), tuned bool) {
+	if headroom == 0 || FromEnv() {
+		return func() {}, false
+	}
+	t := &tuner{headroom: headroom, sample: []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/gc/heap/allocs:bytes"},
+	}}
+	t.mu.Lock()
+	t.before = debug.SetGCPercent(100)
+	t.read()
+	t.mu.Unlock()
+	t.arm()
+	return t.stop, true
+}
+
+type tuner struct {
+	headroom uint64
+	mu       sync.Mutex // guards the fields below and orders stop after an adjustment
+	sample   []metrics.Sample
+	before   int
+	stopped  bool
+	allocs   uint64    // cumulative bytes allocated at the previous collection
+	at       time.Time // when the tuner saw the previous collection
+}
+
+// sentinel is garbage from the moment it is made; its finalizer runs once
+// per collection.
+type sentinel struct{ t *tuner }
+
+func (t *tuner) arm() {
+	runtime.SetFinalizer(&sentinel{t: t}, func(s *sentinel) { s.t.collected() })
+}
+
+func (t *tuner) collected() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	prevAllocs, prevAt := t.allocs, t.at
+	live := t.read()
+	debug.SetGCPercent(Choose(live, t.allocs-prevAllocs, t.at.Sub(prevAt), t.headroom))
+	t.arm()
+}
+
+// read samples the metrics, records the allocation count and time, and
+// returns the live heap.
+func (t *tuner) read() (live uint64) {
+	metrics.Read(t.sample)
+	t.at = time.Now()
+	if v := t.sample[1].Value; v.Kind() == metrics.KindUint64 {
+		t.allocs = v.Uint64()
+	}
+	if v := t.sample[0].Value; v.Kind() == metrics.KindUint64 {
+		return v.Uint64()
+	}
+	return 0
+}
+
+func (t *tuner) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	t.stopped = true
+	debug.SetGCPercent(t.before)
+}

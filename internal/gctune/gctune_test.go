@@ -1,0 +1,183 @@
+package gctune
+
+import (
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"testing"
+	"time"
+)
+
+func TestPercent(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		live, headroom uint64
+		want           int
+	}{
+		// goal = max(live*(1+p/100), 4 MiB*p/100), about live + headroom
+		{live: 2 * mib, headroom: 16 * mib, want: 450},  // goal 18 MiB by the scaled minimum (live alone: 11 MiB)
+		{live: 4 * mib, headroom: 16 * mib, want: 400},  // goal 20 MiB both ways
+		{live: 8 * mib, headroom: 16 * mib, want: 200},  // goal 24 MiB
+		{live: 15 * mib, headroom: 16 * mib, want: 106}, // goal about 31 MiB
+		{live: 16 * mib, headroom: 16 * mib, want: 100}, // live reached headroom: Go's default
+		{live: 64 * mib, headroom: 16 * mib, want: 100}, // never below the default
+		{live: 1024, headroom: 16 * mib, want: 400},     // tiny heap: the scaled minimum, not 400 MB
+		{live: 0, headroom: 16 * mib, want: 400},        // before the first collection
+		{live: 1, headroom: 1 << 62, want: maxPercent},  // no overflow
+		{live: 1 << 50, headroom: 1 << 62, want: 100},   // no overflow
+		{live: 2 * mib, headroom: 0, want: 100},
+		{live: 2 * mib, headroom: 1 << 30, want: maxPercent}, // bounded
+	} {
+		if got := Percent(tc.live, tc.headroom); got != tc.want {
+			t.Errorf("Percent(%d, %d) = %d, want %d", tc.live, tc.headroom, got, tc.want)
+		}
+	}
+}
+
+func gogc() int64 {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
+}
+
+// eventually polls GOGC until ok holds or a second has passed, and returns
+// the last value: the tuner's finalizer runs just after a collection ends.
+func eventually(ok func(int64) bool) int64 {
+	deadline := time.Now().Add(time.Second)
+	for {
+		p := gogc()
+		if ok(p) || time.Now().After(deadline) {
+			return p
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+func TestChoose(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		allocated uint64
+		elapsed   time.Duration
+		want      int
+	}{
+		{allocated: 64 * mib, elapsed: time.Second, want: 450},           // at MinRate: the headroom
+		{allocated: 16 * mib, elapsed: 10 * time.Millisecond, want: 450}, // bulk traffic
+		{allocated: 63 * mib, elapsed: time.Second, want: 100},           // just under
+		{allocated: 4 * mib, elapsed: time.Minute, want: 100},            // idle tunnels
+		{allocated: 64 * mib, elapsed: 0, want: 100},                     // no interval yet
+		{allocated: 64 * mib, elapsed: -time.Second, want: 100},          // a clock step back
+	} {
+		if got := Choose(2*mib, tc.allocated, tc.elapsed, 16*mib); got != tc.want {
+			t.Errorf("Choose(2 MiB live, %d B in %v) = %d, want %d", tc.allocated, tc.elapsed, got, tc.want)
+		}
+	}
+}
+
+// sink and keep hold memory so the test can make garbage at a rate and
+// move the live heap past the headroom.
+var (
+	sink []byte
+	keep [][]byte
+)
+
+// churn allocates garbage in 32 KiB pieces, the way an SSH stream does,
+// until until(GOGC) holds or 1 GiB is allocated, and returns the last
+// GOGC seen. The tuner's finalizer runs just after each collection, so
+// GOGC is read while the allocation goes on.
+func churn(until func(int64) bool) int64 {
+	var p int64
+	for i := range (1 << 30) / (32 << 10) {
+		sink = make([]byte, 32<<10)
+		if i%64 == 0 {
+			if p = gogc(); until(p) {
+				break
+			}
+		}
+	}
+	sink = nil
+	return p
+}
+
+func TestStartFollowsTrafficAndLiveHeap(t *testing.T) {
+	unsetenv(t, "GOGC", "GOMEMLIMIT")
+	before := gogc()
+	const headroom = 64 << 20
+	stop, tuned := Start(headroom)
+	t.Cleanup(stop)
+	if !tuned {
+		t.Fatal("Start did not tune with neither GOGC nor GOMEMLIMIT set")
+	}
+	runtime.GC()
+	if got := churn(func(p int64) bool { return p > 100 }); got <= 100 {
+		t.Fatalf("GOGC during bulk allocation with %d KiB live = %d, want > 100", liveHeap()>>10, got)
+	}
+
+	// Quiet again: the next collection goes back to Go's default.
+	time.Sleep(300 * time.Millisecond)
+	runtime.GC()
+	if got := eventually(func(p int64) bool { return p == 100 }); got != 100 {
+		t.Errorf("GOGC after a quiet interval = %d, want 100", got)
+	}
+
+	// Once the live heap outgrows the headroom, bulk allocation no longer raises it.
+	for range 80 {
+		keep = append(keep, make([]byte, 1<<20))
+	}
+	runtime.GC()
+	if got := churn(func(p int64) bool { return p != 100 }); got != 100 {
+		t.Errorf("GOGC with %d MiB live and %d MiB headroom = %d, want 100", liveHeap()>>20, headroom>>20, got)
+	}
+	keep = nil
+
+	stop()
+	if got := gogc(); got != before {
+		t.Errorf("GOGC after stop = %d, want the %d from before Start", got, before)
+	}
+	if got := churn(func(p int64) bool { return p != before }); got != before {
+		t.Errorf("GOGC after stop and bulk allocation = %d, want %d: the tuner kept running", got, before)
+	}
+	stop() // a second stop is harmless
+}
+
+func TestStartLeavesOperatorSettings(t *testing.T) {
+	for _, env := range []string{"GOGC", "GOMEMLIMIT"} {
+		t.Run(env, func(t *testing.T) {
+			unsetenv(t, "GOGC", "GOMEMLIMIT")
+			t.Setenv(env, "200")
+			before := gogc()
+			stop, tuned := Start(16 << 20)
+			defer stop()
+			if tuned {
+				t.Fatalf("Start tuned although %s is set", env)
+			}
+			runtime.GC()
+			runtime.GC()
+			if got := gogc(); got != before {
+				t.Errorf("GOGC = %d with %s set, want it left at %d", got, env, before)
+			}
+		})
+	}
+	unsetenv(t, "GOGC", "GOMEMLIMIT")
+	if _, tuned := Start(0); tuned {
+		t.Error("Start(0) tuned; headroom 0 must leave the collector alone")
+	}
+}
+
+// unsetenv removes names for the rest of the test; t.Setenv first, so they
+// are restored afterwards.
+func unsetenv(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		old, _ := os.LookupEnv(n)
+		t.Setenv(n, old)
+		if err := os.Unsetenv(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
