@@ -76,24 +76,37 @@ func FromEnv() bool {
 // idle tunnels or serving small requests costs no extra memory.
 const MinRate = 64 << 20
 
+// QuietAfter is how often, once bulk data has been moving, the tuner looks
+// whether it has stopped (allocation below MinRate over the last
+// QuietAfter). When it has, the tuner hands freed memory back to the
+// kernel with debug.FreeOSMemory: a collection, which also shrinks the
+// goroutine stacks the transfer grew, then every free page released.
+const QuietAfter = time.Second
+
+// busy reports whether allocated bytes over elapsed is MinRate or more.
+func busy(allocated uint64, elapsed time.Duration) bool {
+	return elapsed > 0 && float64(allocated)/elapsed.Seconds() >= MinRate
+}
+
 // Choose is the GOGC value for the next collection, given the live heap
 // and the bytes allocated over elapsed since the previous collection:
 // Percent(live, headroom) while allocation runs at MinRate or more,
 // Go's default of 100 otherwise.
 func Choose(live, allocated uint64, elapsed time.Duration, headroom uint64) int {
-	if elapsed <= 0 || float64(allocated)/elapsed.Seconds() < MinRate {
+	if !busy(allocated, elapsed) {
 		return 100
 	}
 	return Percent(live, headroom)
 }
 
 // Start re-computes GOGC with Choose after every collection until stop is
-// called; stop puts back the value that was set before Start. With
-// headroom 0, or GOGC or GOMEMLIMIT in the environment, Start changes
-// nothing and tuned is false.
+// called, and releases memory once bulk traffic stops (QuietAfter); stop
+// puts back the GOGC value from before Start. With headroom 0, or GOGC or
+// GOMEMLIMIT in the environment, Start changes nothing and tuned is false.
 //
 // It runs no goroutine of its own: the re-computation is a finalizer on an
-// object that each collection frees, re-armed each time until stop.
+// object that each collection frees, re-armed each time until stop, and
+// the quiet check a timer armed only while data moves.
 func Start(headroom uint64) (stop func(), tuned bool) {
 	if headroom == 0 || FromEnv() {
 		return func() {}, false
@@ -104,7 +117,8 @@ func Start(headroom uint64) (stop func(), tuned bool) {
 	}}
 	t.mu.Lock()
 	t.before = debug.SetGCPercent(100)
-	t.read()
+	_, t.allocs = t.read()
+	t.at = time.Now()
 	t.mu.Unlock()
 	t.arm()
 	return t.stop, true
@@ -116,8 +130,10 @@ type tuner struct {
 	sample   []metrics.Sample
 	before   int
 	stopped  bool
-	allocs   uint64    // cumulative bytes allocated at the previous collection
-	at       time.Time // when the tuner saw the previous collection
+	allocs   uint64      // cumulative bytes allocated at the previous collection
+	at       time.Time   // when the tuner saw the previous collection
+	quiet    *time.Timer // the pending quiet check; nil when none
+	quietAt  uint64      // cumulative bytes allocated when it was armed
 }
 
 // sentinel is garbage from the moment it is made; its finalizer runs once
@@ -134,24 +150,48 @@ func (t *tuner) collected() {
 	if t.stopped {
 		return
 	}
-	prevAllocs, prevAt := t.allocs, t.at
-	live := t.read()
-	debug.SetGCPercent(Choose(live, t.allocs-prevAllocs, t.at.Sub(prevAt), t.headroom))
+	live, allocs := t.read()
+	now := time.Now()
+	allocated, elapsed := allocs-t.allocs, now.Sub(t.at)
+	t.allocs, t.at = allocs, now
+	debug.SetGCPercent(Choose(live, allocated, elapsed, t.headroom))
+	if busy(allocated, elapsed) && t.quiet == nil {
+		t.quietAt = allocs
+		t.quiet = time.AfterFunc(QuietAfter, t.checkQuiet)
+	}
 	t.arm()
 }
 
-// read samples the metrics, records the allocation count and time, and
-// returns the live heap.
-func (t *tuner) read() (live uint64) {
+// checkQuiet runs QuietAfter after it was armed: while data still moves it
+// looks again later; once it has stopped it releases memory.
+func (t *tuner) checkQuiet() {
+	t.mu.Lock()
+	if t.stopped {
+		t.mu.Unlock()
+		return
+	}
+	_, allocs := t.read()
+	if busy(allocs-t.quietAt, QuietAfter) {
+		t.quietAt = allocs
+		t.quiet.Reset(QuietAfter)
+		t.mu.Unlock()
+		return
+	}
+	t.quiet = nil
+	t.mu.Unlock()
+	debug.FreeOSMemory() // outside mu: the collection's finalizer takes it
+}
+
+// read samples the live heap and the cumulative bytes allocated.
+func (t *tuner) read() (live, allocs uint64) {
 	metrics.Read(t.sample)
-	t.at = time.Now()
-	if v := t.sample[1].Value; v.Kind() == metrics.KindUint64 {
-		t.allocs = v.Uint64()
-	}
 	if v := t.sample[0].Value; v.Kind() == metrics.KindUint64 {
-		return v.Uint64()
+		live = v.Uint64()
 	}
-	return 0
+	if v := t.sample[1].Value; v.Kind() == metrics.KindUint64 {
+		allocs = v.Uint64()
+	}
+	return live, allocs
 }
 
 func (t *tuner) stop() {
@@ -161,5 +201,8 @@ func (t *tuner) stop() {
 		return
 	}
 	t.stopped = true
+	if t.quiet != nil {
+		t.quiet.Stop()
+	}
 	debug.SetGCPercent(t.before)
 }

@@ -181,3 +181,37 @@ func unsetenv(t *testing.T, names ...string) {
 		}
 	}
 }
+
+func forcedGCs() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/forced:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+func TestReleasesMemoryOnceTrafficStops(t *testing.T) {
+	unsetenv(t, "GOGC", "GOMEMLIMIT")
+	stop, _ := Start(64 << 20)
+	t.Cleanup(stop)
+
+	// No bulk traffic: nothing is forced.
+	before := forcedGCs()
+	time.Sleep(QuietAfter + QuietAfter/2)
+	if got := forcedGCs(); got != before {
+		t.Errorf("forced collections without traffic: got %d more, want 0", got-before)
+	}
+
+	if got := churn(func(p int64) bool { return p > 100 }); got <= 100 {
+		t.Fatalf("GOGC during bulk allocation = %d, want > 100", got)
+	}
+	before = forcedGCs()
+	deadline := time.Now().Add(3 * QuietAfter)
+	for forcedGCs() == before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if forcedGCs() == before {
+		t.Fatalf("no release within %v of the traffic stopping", 3*QuietAfter)
+	}
+	if got := eventually(func(p int64) bool { return p == 100 }); got != 100 {
+		t.Errorf("GOGC after the release = %d, want 100", got)
+	}
+}
