@@ -7,8 +7,9 @@ import (
 
 // Buffer sizes for copying a tunnel's bytes. A tunnel waiting for data
 // holds only a small buffer; once a read fills it, the copy borrows a
-// large one from a pool and gives it back when the flow slows again. An
-// idle tunnel therefore costs smallBuf per direction, not 32 KiB.
+// large one from a pool and gives it back when a read finds less than half
+// of it ready (the flow slowed, or a response ended). An idle tunnel
+// therefore costs smallBuf per direction, not 32 KiB, also after traffic.
 const (
 	smallBuf = 2 << 10
 	largeBuf = 32 << 10 // one SSH packet's worth
@@ -50,8 +51,11 @@ func copyAdaptive(dst io.Writer, src io.Reader) (int64, error) {
 			return written, rerr
 		case large == nil && n == len(small):
 			large = largeBufs.Get().(*[]byte) // data is flowing: read in packet-sized bites
-		case large != nil && n < smallBuf:
-			largeBufs.Put(large) // the flow has slowed: wait with the small buffer
+		case large != nil && n < largeBuf/2:
+			// The source had less than half a buffer ready: the flow has
+			// slowed or the message ended, and the next read may wait a
+			// long time. Wait with the small buffer.
+			largeBufs.Put(large)
 			large = nil
 		}
 	}

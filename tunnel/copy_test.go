@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"testing/iotest"
@@ -72,4 +73,35 @@ type failWriter struct{ after int }
 
 func (w failWriter) Write(p []byte) (int, error) {
 	return min(len(p), w.after), errBoom
+}
+
+// recordingReader answers each read with the next of sizes (0: EOF) and
+// records the buffer length it was offered.
+type recordingReader struct {
+	sizes   []int
+	offered []int
+}
+
+func (r *recordingReader) Read(p []byte) (int, error) {
+	r.offered = append(r.offered, len(p))
+	if len(r.sizes) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), r.sizes[0])
+	r.sizes = r.sizes[1:]
+	return n, nil
+}
+
+// TestCopyAdaptiveBufferChoice: the large buffer is borrowed once the small
+// one fills and given back when a read finds less than half of it ready,
+// so a tunnel that goes quiet after a response waits with the small one.
+func TestCopyAdaptiveBufferChoice(t *testing.T) {
+	r := &recordingReader{sizes: []int{smallBuf, largeBuf, largeBuf/2 + 1, largeBuf/2 - 1, 10}}
+	if _, err := copyAdaptive(io.Discard, r); err != nil {
+		t.Fatal(err)
+	}
+	want := []int{smallBuf, largeBuf, largeBuf, largeBuf, smallBuf, smallBuf}
+	if fmt.Sprint(r.offered) != fmt.Sprint(want) {
+		t.Errorf("buffers offered: got %v, want %v", r.offered, want)
+	}
 }
