@@ -71,6 +71,8 @@ type Client struct {
 	up      chan struct{} // closed when conn is set; replaced when it drops
 	lastErr error         // why the connection is down
 	closed  bool
+
+	waitNoted atomic.Int64 // unix nanoseconds of the last "waiting" log line
 }
 
 // NewClient checks cfg and returns a Client; it does not connect.
@@ -289,7 +291,7 @@ func (c *Client) Close() error {
 func (c *Client) SSH(ctx context.Context) (*ssh.Client, error) {
 	deadline := time.NewTimer(c.cfg.WaitWhileDown)
 	defer deadline.Stop()
-	for {
+	for first := true; ; first = false {
 		c.mu.Lock()
 		conn, up, closed, lastErr := c.conn, c.up, c.closed, c.lastErr
 		c.mu.Unlock()
@@ -299,6 +301,9 @@ func (c *Client) SSH(ctx context.Context) (*ssh.Client, error) {
 		case closed:
 			return nil, fmt.Errorf("%w: client closed", ErrDown)
 		}
+		if first {
+			c.noteWaiting()
+		}
 		select {
 		case <-up:
 		case <-deadline.C:
@@ -307,6 +312,17 @@ func (c *Client) SSH(ctx context.Context) (*ssh.Client, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// noteWaiting logs that a caller waits for the connection to come back, at
+// most once a second however many wait.
+func (c *Client) noteWaiting() {
+	now := time.Now().UnixNano()
+	last := c.waitNoted.Load()
+	if now-last < int64(time.Second) || !c.waitNoted.CompareAndSwap(last, now) {
+		return
+	}
+	c.log.Info("waiting for the connection to come back", "gateway", c.cfg.Addr, "up_to", c.cfg.WaitWhileDown.String())
 }
 
 // DialService opens a direct-tcpip channel to host:port on the gateway,

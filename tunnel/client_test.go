@@ -183,6 +183,7 @@ func TestClientReconnectsAfterGatewayRestart(t *testing.T) {
 	if _, err := dial(); !errors.Is(err, ErrDown) {
 		t.Fatalf("while the gateway is down: got %v, want ErrDown", err)
 	}
+	logs.waitFor(t, "waiting for the connection to come back") // the wait was not silent
 	r.start()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
