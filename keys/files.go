@@ -14,6 +14,24 @@ import (
 // its type, mode or owner.
 var ErrBadPermissions = errors.New("bad permissions")
 
+// PermissionError is the error that refuses a file because of its type,
+// mode or owner. It wraps [ErrBadPermissions].
+type PermissionError struct {
+	Path    string
+	Problem string // what is wrong, e.g. "is mode 0644; it must not be accessible by others"
+	Fix     string // a shell command that fixes it; "" when there is none to give
+}
+
+func (e *PermissionError) Error() string {
+	msg := fmt.Sprintf("%v: %q %s", ErrBadPermissions, e.Path, e.Problem)
+	if e.Fix != "" {
+		msg += " (run: " + e.Fix + ")"
+	}
+	return msg
+}
+
+func (e *PermissionError) Unwrap() error { return ErrBadPermissions }
+
 // CheckPrivateFile refuses a file holding a private key unless it is a regular
 // file owned by the current user with no group or other permission bits
 // (mode&0o077 == 0). Ownership and mode are only checked on Unix. The error
@@ -44,8 +62,8 @@ func checkPrivate(path string, fi fs.FileInfo) error {
 		return err
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%w: %q is mode %04o; it must not be accessible by others (run: chmod 600 %s)",
-			ErrBadPermissions, path, perm, shellQuote(path))
+		return &PermissionError{Path: path, Problem: fmt.Sprintf("is mode %04o; it must not be accessible by others", perm),
+			Fix: "chmod 600 " + shellQuote(path)}
 	}
 	return checkOwner(path, fi, false)
 }
@@ -55,15 +73,15 @@ func checkNotWritable(path string, fi fs.FileInfo) error {
 		return err
 	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return fmt.Errorf("%w: %q is mode %04o; it must not be writable by group or others (run: chmod go-w %s)",
-			ErrBadPermissions, path, perm, shellQuote(path))
+		return &PermissionError{Path: path, Problem: fmt.Sprintf("is mode %04o; it must not be writable by group or others", perm),
+			Fix: "chmod go-w " + shellQuote(path)}
 	}
 	return checkOwner(path, fi, true)
 }
 
 func checkRegular(path string, fi fs.FileInfo) error {
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: %q is not a regular file", ErrBadPermissions, path)
+		return &PermissionError{Path: path, Problem: "is not a regular file"}
 	}
 	return nil
 }

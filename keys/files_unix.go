@@ -28,8 +28,9 @@ func checkOwner(path string, fi fs.FileInfo, rootOK bool) error {
 	if rootOK && uid != 0 {
 		want += " or root"
 	}
-	return fmt.Errorf("%w: %q is owned by uid %d; it must be owned by %s, the user running this program (run: chown %d %s)",
-		ErrBadPermissions, path, st.Uid, want, uid, shellQuote(path))
+	return &PermissionError{Path: path,
+		Problem: fmt.Sprintf("is owned by uid %d; it must be owned by %s, the user running this program", st.Uid, want),
+		Fix:     fmt.Sprintf("chown %d %s", uid, shellQuote(path))}
 }
 
 // syncDir makes a rename or link in dir durable. File systems that cannot sync

@@ -87,6 +87,16 @@ func (k *TokenKey) ValidateProfile(p TokenProfile) error {
 	return err
 }
 
+// Issuer is the iss claim tokens minted with p carry: p.Issuer, or the
+// profile kind's default for k. The error is ValidateProfile's.
+func (k *TokenKey) Issuer(p TokenProfile) (string, error) {
+	spec, err := k.resolve(p)
+	if err != nil {
+		return "", err
+	}
+	return spec.issuer, nil
+}
+
 func (k *TokenKey) resolve(p TokenProfile) (mintSpec, error) {
 	spec := mintSpec{kind: p.Kind, issuer: p.Issuer, ttl: p.TTL}
 	if spec.kind == "" {
