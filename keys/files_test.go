@@ -50,6 +50,10 @@ func TestCheckPrivateFileMessage(t *testing.T) {
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	var perm *PermissionError
+	if err := CheckPrivateFile(path); !errors.As(err, &perm) || perm.Fix != "chmod 600 "+path || perm.Path != path {
+		t.Errorf("got %#v, want a *PermissionError with Fix %q", err, "chmod 600 "+path)
+	}
 }
 
 func TestCheckNotWritable(t *testing.T) {

@@ -534,3 +534,26 @@ func TestMintHandBuiltKey(t *testing.T) {
 		t.Fatalf("got %v, want the token to verify", err)
 	}
 }
+
+func TestIssuer(t *testing.T) {
+	rsaKey := loadTestTokenKey(t, "test_token_key.pem", DefaultTokenKeyName)
+	for _, tc := range []struct {
+		name    string
+		profile TokenProfile
+		want    string
+	}{
+		{name: "nanomq default: the public key file's name", profile: TokenProfile{Kind: "nanomq"}, want: DefaultTokenKeyName + ".pub"},
+		{name: "nanomq set", profile: TokenProfile{Kind: "nanomq", Issuer: "nanomq.pub"}, want: "nanomq.pub"},
+		{name: "jwt default", profile: TokenProfile{Kind: "jwt"}, want: "loopgate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := rsaKey.Issuer(tc.profile)
+			if err != nil || got != tc.want {
+				t.Errorf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+	if _, err := rsaKey.Issuer(TokenProfile{Kind: "oauth"}); err == nil {
+		t.Error("unknown kind: got no error")
+	}
+}
