@@ -60,6 +60,6 @@ Start with:
 	}
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log format: text (for people) or json (one event per line)")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	root.AddCommand(newInitCmd(a), newAllowCmd(a), newRevokeCmd(a), newServeCmd(a), newCheckCmd(a), newRotateTokenKeyCmd(a))
+	root.AddCommand(newInitCmd(a), newAllowCmd(a), newRevokeCmd(a), newServeCmd(a), newCheckCmd(a), newRotateTokenKeyCmd(a), newDoctorCmd(a))
 	return root
 }
