@@ -94,13 +94,17 @@ func HostKeys(paths []string) []Result {
 	return out
 }
 
-// Config reports what `gateway check` found in the config at path.
-func Config(path string, problems []error) Result {
+// Config reports what `gateway check` found in the config at path; parsed
+// is false when the config itself could not be read or parsed.
+func Config(path string, problems []error, parsed bool) Result {
 	r := Result{Check: "config passes check", Subject: path}
-	switch len(problems) {
-	case 0:
+	switch {
+	case len(problems) == 0:
 		r.Status, r.Detail = Pass, "serve would start with it"
-	case 1:
+	case !parsed && errors.Is(problems[0], fs.ErrNotExist):
+		r.Status, r.Detail = Fail, problems[0].Error()
+		r.Fix = "give the path of the gateway's config (gateway init creates one)"
+	case len(problems) == 1:
 		r.Status, r.Detail = Fail, problems[0].Error()
 		r.Fix = "fix the problem; gateway check --config " + path + " lists each one"
 	default:

@@ -2,6 +2,8 @@ package doctor
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -54,11 +56,18 @@ func TestHostKeysAndConfig(t *testing.T) {
 	if rs := HostKeys([]string{filepath.Join(t.TempDir(), "missing")}); rs[0].Status != Fail || !strings.Contains(rs[0].Fix, "ssh-keygen") {
 		t.Errorf("missing host key: got %v, want a fail with an ssh-keygen fix", rs)
 	}
-	if r := Config("gw.conf", nil); r.Status != Pass {
+	if r := Config("gw.conf", nil, true); r.Status != Pass {
 		t.Errorf("no problems: got %v", r)
 	}
-	if r := Config("gw.conf", []error{errors.New("a"), errors.New("b")}); r.Status != Fail || !strings.Contains(r.Detail, "2 problems") {
+	if r := Config("gw.conf", []error{errors.New("a"), errors.New("b")}, true); r.Status != Fail || !strings.Contains(r.Detail, "2 problems") {
 		t.Errorf("two problems: got %v", r)
+	}
+	missing := fmt.Errorf("stat gw.conf: %w", fs.ErrNotExist)
+	if r := Config("gw.conf", []error{missing}, false); r.Status != Fail || !strings.Contains(r.Fix, "gateway init") {
+		t.Errorf("missing config: got %v, want a fail pointing at gateway init", r)
+	}
+	if r := Config("gw.conf", []error{missing}, true); strings.Contains(r.Fix, "gateway init") {
+		t.Errorf("a missing file the config names: got fix %q, want gateway check", r.Fix)
 	}
 }
 

@@ -49,7 +49,7 @@ It sends only GET requests, to the services' loopback addresses.`,
 				return err
 			}
 			if doctor.Failed(rs) {
-				return fmt.Errorf("doctor: a check failed; see the fix under it")
+				return fmt.Errorf("a check failed; see the fix under it")
 			}
 			return nil
 		},
@@ -61,7 +61,7 @@ It sends only GET requests, to the services' loopback addresses.`,
 // runDoctor gathers what the checks need from the config and runs them.
 func runDoctor(ctx context.Context, log *slog.Logger, confPath string) []doctor.Result {
 	l, problems := loadAll(confPath)
-	rs := []doctor.Result{doctor.Config(confPath, problems)}
+	rs := []doctor.Result{doctor.Config(confPath, problems, l != nil)}
 	if l == nil {
 		return rs // the config itself did not parse: nothing else to go on
 	}
