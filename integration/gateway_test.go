@@ -415,6 +415,20 @@ func TestCLI(t *testing.T) {
 			t.Errorf("gateway check with Service web 10.0.0.1:80: got %s, want non-zero exit mentioning loopback", res)
 		}
 	})
+	t.Run("two host keys of one type", func(t *testing.T) {
+		// x/crypto serves only the last key of a type; listing two would
+		// make check and the listening event name a key never served.
+		d := initGateway(t, "nanomq=127.0.0.1:8081")
+		second := filepath.Join(d.dir, "host2_ed25519_key")
+		if res := runCmd(t, nil, needTool(t, "ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", second); res.code != 0 {
+			t.Fatalf("ssh-keygen: %s", res)
+		}
+		writeFile(t, d.conf, readFile(t, d.conf)+"HostKey host2_ed25519_key\n")
+		res := d.gateway(t, "check")
+		if res.code == 0 || !strings.Contains(res.stderr, "are both ssh-ed25519") {
+			t.Errorf("gateway check with two ed25519 host keys: got %s, want non-zero exit saying both are ssh-ed25519", res)
+		}
+	})
 }
 
 func expectMode(t testing.TB, path string, want os.FileMode) {

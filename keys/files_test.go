@@ -123,6 +123,11 @@ func TestCheckOwner(t *testing.T) {
 		if !errors.Is(err, ErrBadPermissions) || !strings.Contains(err.Error(), "owned by uid 12345") {
 			t.Errorf("%s: got %v, want an ownership error", name, err)
 		}
+		// As root, the advice is to run as the owner, never to chown to root
+		// (which would lock the service user out of its own keys).
+		if strings.Contains(err.Error(), "chown") || !strings.Contains(err.Error(), "sudo -u '#12345'") {
+			t.Errorf("%s: got %v, want advice to run as uid 12345 and no chown", name, err)
+		}
 	}
 }
 

@@ -24,6 +24,13 @@ func checkOwner(path string, fi fs.FileInfo, rootOK bool) error {
 	if int64(st.Uid) == int64(uid) || (rootOK && st.Uid == 0) {
 		return nil
 	}
+	if uid == 0 {
+		// Root reading another user's files: the service runs as that user.
+		// Changing the owner to root would stop the service; run as it.
+		return &PermissionError{Path: path,
+			Problem: fmt.Sprintf("is owned by uid %d, and this program runs as root; run it as that user, the one the gateway runs as", st.Uid),
+			Fix:     fmt.Sprintf("sudo -u '#%d' <the same command>", st.Uid)}
+	}
 	want := fmt.Sprintf("uid %d", uid)
 	if rootOK && uid != 0 {
 		want += " or root"

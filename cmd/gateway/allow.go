@@ -24,7 +24,8 @@ func newAllowCmd(a *app) *cobra.Command {
   restrict,port-forwarding[,from="..."][,expiry-time="..."] KEY NAME
 (replacing the line if the key is already there) and sets the config's
 "Grant NAME services" line. NAME is the identity recorded in every audit event.
-Both files are written atomically. A running gateway picks the change up on SIGHUP.`,
+Both files are written atomically. A running gateway picks the change up within a
+second (at once on SIGHUP or systemctl reload).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for flag, v := range map[string]string{"--config": confPath, "--name": name, "--key": keyPath, "--service": serviceList} {
@@ -103,7 +104,7 @@ func runAllow(cmd *cobra.Command, confPath, name, keyPath, serviceList string, o
 	if err := f.write(newKeys, newConf); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "granted %s (%s) access to %s\nreload a running gateway to apply: kill -HUP <pid> (or systemctl reload)\n",
+	fmt.Fprintf(cmd.OutOrStdout(), "granted %s (%s) access to %s\na running gateway applies it within a second (at once with systemctl reload or kill -HUP)\n",
 		name, keys.Fingerprint(pub), strings.Join(services, ", "))
 	return nil
 }
@@ -128,8 +129,9 @@ func newRevokeCmd(a *app) *cobra.Command {
 		Use:   "revoke --config FILE --name NAME",
 		Short: "Remove a name's keys and grant",
 		Long: `revoke removes every authorized_keys line whose comment is NAME and the config's
-Grant line for NAME, writing both files atomically. A running gateway applies it on
-SIGHUP and closes that name's open connections.`,
+Grant line for NAME, writing both files atomically. A running gateway applies it
+within a second (at once on SIGHUP or systemctl reload) and closes that name's open
+connections.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if confPath == "" || name == "" {
@@ -161,7 +163,7 @@ func runRevoke(cmd *cobra.Command, confPath, name string) error {
 	if err := f.write(newKeys, newConf); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "revoked %s: %d key(s) removed, grant removed: %t\nreload a running gateway to apply: kill -HUP <pid> (or systemctl reload)\n", name, n, hadGrant)
+	fmt.Fprintf(cmd.OutOrStdout(), "revoked %s: %d key(s) removed, grant removed: %t\na running gateway applies it within a second (at once with systemctl reload or kill -HUP) and closes %[1]s's connections\n", name, n, hadGrant)
 	return nil
 }
 

@@ -136,6 +136,10 @@ http_server {
         public.keyfile = "%s"
     }
 }
+
+NanoMQ must be able to read that file. If it runs as another user, copy the file
+where it can read it, keeping the name (NanoMQ requires a token's iss to be that
+name), and set public.keyfile to the copy.
 `, port, pubPath)
 }
 

@@ -66,6 +66,7 @@ func loadAll(path string) (*loaded, []error) {
 	}
 	l := &loaded{cfg: cfg}
 	var errs []error
+	byType := map[string]string{}
 	for _, p := range cfg.HostKeys {
 		s, err := keys.LoadHostKey(p)
 		if err == nil {
@@ -78,6 +79,12 @@ func loadAll(path string) (*loaded, []error) {
 			errs = append(errs, err)
 			continue
 		}
+		if prev, ok := byType[s.PublicKey().Type()]; ok {
+			errs = append(errs, fmt.Errorf("host keys %s and %s are both %s: SSH serves one host key per type, so list one (to rotate, see docs/OPERATIONS.md)",
+				prev, p, s.PublicKey().Type()))
+			continue
+		}
+		byType[s.PublicKey().Type()] = p
 		l.hostKeys = append(l.hostKeys, s)
 	}
 	if l.rules, err = loadRules(cfg); err != nil {

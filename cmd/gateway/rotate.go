@@ -17,10 +17,13 @@ func newRotateTokenKeyCmd(a *app) *cobra.Command {
 		Use:   "rotate-token-key --config FILE",
 		Short: "Replace the token signing key pair",
 		Long: `rotate-token-key writes a new token signing key pair over the config's TokenKey
-(the previous pair is kept as .old files). The public key file keeps its name, so
-NanoMQ's iss check still matches, but NanoMQ reads the key only at start: restart
-NanoMQ, then reload the gateway (SIGHUP). Tokens signed with the old key stop
-working when NanoMQ restarts.`,
+(the previous pair is kept as .old files). The new key is RSA 3072 (RS256), whatever
+the old one was. The public key file keeps its name, so NanoMQ's iss check still
+matches. A running gateway signs with the new key within a second (at once on SIGHUP);
+NanoMQ reads its key only at start, so until NanoMQ is restarted with the new public
+key it refuses new tokens, and after that it refuses tokens signed with the old key:
+a client proxy holding one gets 401 until it refreshes its token (when a third of
+its ttl is left; restart the proxy to refresh at once). Do both in one go.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if confPath == "" {
@@ -39,9 +42,9 @@ working when NanoMQ restarts.`,
 			}
 			pub, _ := filepath.Abs(cfg.TokenKeyFile + ".pub")
 			fmt.Fprintf(cmd.OutOrStdout(), `rotated %s (new key id %s; the old pair is in .old files)
-next:
-  1. restart NanoMQ so it reads the new public key %s
-  2. reload the gateway: kill -HUP <pid> (or systemctl reload)
+the running gateway signs with the new key within a second; now
+  restart NanoMQ so it reads the new public key %s
+  (copy it first if NanoMQ reads a copy; keep the file name)
 `, cfg.TokenKeyFile, kid, pub)
 			return nil
 		},
