@@ -41,6 +41,7 @@ type gwConn struct {
 	active  atomic.Int32 // open tunnels
 	idle    atomic.Int64 // unix nanos when active last dropped to 0
 	tunnels sync.WaitGroup
+	open    tunnelSet              // the tunnels in flight, for recheckTunnels
 	reason  atomic.Pointer[string] // why we closed it; nil if the peer did
 }
 
@@ -193,7 +194,9 @@ func (c *gwConn) recheck(rules *Rules) {
 	if err := c.admitted(rules); err != nil {
 		who.log.Info("connection revoked", "reason", err.Error())
 		c.close(err.Error())
+		return
 	}
+	c.recheckTunnels(rules)
 }
 
 // admitted asks the given rules whether this connection's key may still act.

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/loopgate/loopgate/keys"
+	"github.com/loopgate/loopgate/policy"
 )
 
 func TestForwardGrantedServiceWithHalfClose(t *testing.T) {
@@ -341,4 +342,68 @@ func TestClean(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSetRulesEndsTunnelsOfATakenGrant: narrowing a grant ends the open
+// tunnels that used it, not only the next ones; the connection and its
+// other tunnels go on.
+func TestSetRulesEndsTunnelsOfATakenGrant(t *testing.T) {
+	upA, _ := echoServer(t)
+	upB, _ := echoServer(t)
+	alice := newSigner(t)
+	services := map[string]string{"a": upA, "b": upB}
+	tg := startGateway(t, services, map[string][]string{"alice": {"a", "b"}},
+		[]keys.AuthorizedKey{entry(alice, "alice", keys.Options{})})
+	c := tg.mustDial(t, alice)
+	_, portA, _ := net.SplitHostPort(upA)
+	_, portB, _ := net.SplitHostPort(upB)
+	ta, err := c.Dial("tcp", "a:"+portA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := c.Dial("tcp", "b:"+portB)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The same services, alice now granted only b.
+	var svcs []policy.Service
+	for name, addr := range services {
+		s, err := policy.ParseService(name, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svcs = append(svcs, s)
+	}
+	p, err := policy.New(svcs, map[string][]string{"alice": {"b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := NewRules(p, []keys.AuthorizedKey{entry(alice, "alice", keys.Options{})}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.gw.SetRules(rules)
+
+	closed := make(chan error, 1)
+	go func() { // channels take no deadlines: the read is bounded by the select
+		_, err := ta.Read(make([]byte, 1))
+		closed <- err
+	}()
+	select {
+	case err := <-closed:
+		if err == nil {
+			t.Fatal("tunnel to a after its grant was taken: read data, want it closed")
+		}
+	case <-time.After(2 * time.Second):
+		ta.Close() // ends the read
+		t.Fatal("tunnel to a still open 2s after its grant was taken")
+	}
+	if got := roundTrip(t, tb, "2"); got != "echo:2" {
+		t.Fatalf("tunnel to b after the reload: got %q, want %q", got, "echo:2")
+	}
+	if _, err := c.Dial("tcp", "a:"+portA); err == nil {
+		t.Error("a new tunnel to a after its grant was taken: got one, want refusal")
+	}
+	tg.log.waitFor(t, "tunnel revoked", "service not granted", "revoked: ")
 }

@@ -69,8 +69,13 @@ func (c *gwConn) forward(nc ssh.NewChannel, release func()) {
 	start := c.g.now()
 	c.log.Info("tunnel opened", "service", svc.Name, "addr", svc.Addr.String(),
 		"origin", clean(net.JoinHostPort(req.OrigHost, fmt.Sprint(req.OrigPort))))
-	stop := context.AfterFunc(c.ctx, func() { ch.Close(); up.Close() })
-	idle := newIdleTimer(c.g.lim.ChannelTimeout, func() { ch.Close(); up.Close() })
+	end := func() { ch.Close(); up.Close() }
+	stop := context.AfterFunc(c.ctx, end)
+	idle := newIdleTimer(c.g.lim.ChannelTimeout, end)
+	t := &openTunnel{host: req.Host, port: req.Port, svc: svc, close: end}
+	c.open.add(t)
+	defer c.open.remove(t)
+	c.recheckTunnel(c.g.rules.Load(), t)
 	in, out := splice(touchReader{ch, idle}, touchReader{up.(halfCloser), idle}) // dial returns a *net.TCPConn
 	idle.stop()
 	stop()
@@ -78,6 +83,8 @@ func (c *gwConn) forward(nc ssh.NewChannel, release func()) {
 	up.Close()
 	reason := "closed"
 	switch {
+	case t.revoked.Load() != nil:
+		reason = "revoked: " + clean(*t.revoked.Load())
 	case idle.fired.Load():
 		reason = "idle timeout (ChannelTimeout)"
 	case c.ctx.Err() != nil:
