@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -234,8 +235,24 @@ func (h *Handler) reverseProxy() *httputil.ReverseProxy {
 		Transport:    &remint{base: h.transport, cred: h.cfg.Credential, log: h.cfg.Logger},
 		ErrorHandler: h.proxyError,
 		ErrorLog:     h.errLog,
+		BufferPool:   copyBuffers,
 	}
 }
+
+// copyBuffers lends ReverseProxy its 32 KiB response copy buffers; without
+// a pool it allocates (and zeroes) one for every response.
+var copyBuffers = &bufferPool{}
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // refusal says why r must not be forwarded, or returns 0.
 func (h *Handler) refusal(r *http.Request) (int, string) {
