@@ -12,7 +12,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/loopgate/loopgate/keys"
-	"github.com/loopgate/loopgate/policy"
 )
 
 func TestForwardGrantedServiceWithHalfClose(t *testing.T) {
@@ -367,18 +366,7 @@ func TestSetRulesEndsTunnelsOfATakenGrant(t *testing.T) {
 	}
 
 	// The same services, alice now granted only b.
-	var svcs []policy.Service
-	for name, addr := range services {
-		s, err := policy.ParseService(name, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		svcs = append(svcs, s)
-	}
-	p, err := policy.New(svcs, map[string][]string{"alice": {"b"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := testPolicy(t, services, map[string][]string{"alice": {"b"}})
 	rules, err := NewRules(p, []keys.AuthorizedKey{entry(alice, "alice", keys.Options{})}, "test")
 	if err != nil {
 		t.Fatal(err)

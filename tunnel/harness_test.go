@@ -136,7 +136,8 @@ type gatewayOption func(*GatewayConfig)
 
 // startGateway runs a Gateway on loopback with the given services, grants
 // and keys (name -> public key and options).
-func startGateway(t testing.TB, services map[string]string, grants map[string][]string, entries []keys.AuthorizedKey, opts ...gatewayOption) *testGateway {
+// testPolicy builds a policy from service addresses and grants by name.
+func testPolicy(t testing.TB, services map[string]string, grants map[string][]string) *policy.Policy {
 	t.Helper()
 	var svcs []policy.Service
 	for name, addr := range services {
@@ -150,7 +151,12 @@ func startGateway(t testing.TB, services map[string]string, grants map[string][]
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules, err := NewRules(p, entries, "test")
+	return p
+}
+
+func startGateway(t testing.TB, services map[string]string, grants map[string][]string, entries []keys.AuthorizedKey, opts ...gatewayOption) *testGateway {
+	t.Helper()
+	rules, err := NewRules(testPolicy(t, services, grants), entries, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
