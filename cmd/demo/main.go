@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/log"
 
 	"github.com/loopgate/loopgate/internal/demo"
+	"github.com/loopgate/loopgate/internal/logging"
 )
 
 func main() {
@@ -23,7 +24,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	audit := slog.New(log.NewWithOptions(os.Stdout, log.Options{Prefix: "audit", ReportTimestamp: true, TimeFormat: time.TimeOnly}))
+	audit := slog.New(logging.Charm(os.Stdout, log.Options{Prefix: "audit", ReportTimestamp: true, TimeFormat: time.TimeOnly}))
 	if err := demo.Run(ctx, os.Stdout, audit); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/log"
+	"github.com/muesli/termenv"
 )
 
 // New returns a logger writing to w in format ("text" or "json") at level
@@ -28,5 +29,25 @@ func New(w io.Writer, format, level, textTime string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format %q: want text or json", format)
 	}
-	return slog.New(log.NewWithOptions(w, opts)), nil
+	return slog.New(Charm(w, opts)), nil
 }
+
+// Charm is log.NewWithOptions without the terminal colour queries: for a
+// terminal, charmbracelet/log asks it for its foreground and background
+// colours (OSC 10 and 11) and waits up to 5 s for each answer, so on a
+// terminal that does not answer (a serial console, script(1), some
+// multiplexers) every command stalled 10 s before its first line. The
+// logger here writes through a wrapper that termenv does not take for a
+// terminal, and gets its colour profile from the environment and whether w
+// is a terminal instead (NO_COLOR and CLICOLOR_FORCE are honoured). Its
+// styles use fixed colours, so nothing needs the answers.
+func Charm(w io.Writer, opts log.Options) *log.Logger {
+	l := log.NewWithOptions(plainWriter{w}, opts)
+	l.SetColorProfile(termenv.NewOutput(w).EnvColorProfile())
+	return l
+}
+
+// plainWriter hides w's file descriptor from termenv.
+type plainWriter struct{ w io.Writer }
+
+func (p plainWriter) Write(b []byte) (int, error) { return p.w.Write(b) }
