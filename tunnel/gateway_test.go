@@ -3,6 +3,7 @@ package tunnel
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -394,4 +395,96 @@ func TestSetRulesEndsTunnelsOfATakenGrant(t *testing.T) {
 		t.Error("a new tunnel to a after its grant was taken: got one, want refusal")
 	}
 	tg.log.waitFor(t, "tunnel revoked", "service not granted", "revoked: ")
+}
+
+// stallingRelay forwards to target both ways until stall is closed, then
+// stops reading from target (keeping both sockets open), so the gateway's
+// writes to this client back up as they do for a client that stopped
+// reading.
+func stallingRelay(t *testing.T, target string, stall <-chan struct{}) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			g, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				return
+			}
+			t.Cleanup(func() { c.Close(); g.Close() })
+			go io.Copy(g, c)
+			go func() {
+				buf := make([]byte, 4096)
+				for {
+					select {
+					case <-stall:
+						return
+					default:
+					}
+					n, err := g.Read(buf)
+					if err != nil {
+						return
+					}
+					c.Write(buf[:n])
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestSetRulesDoesNotWaitForAStalledPeer: ending a tunnel whose grant was
+// taken writes a channel close to the client; a client that stopped
+// reading must not hold up the reload (and with it SIGTERM and SIGHUP).
+func TestSetRulesDoesNotWaitForAStalledPeer(t *testing.T) {
+	flood, _ := tcpServer(t, func(c net.Conn) {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	})
+	upB, _ := echoServer(t)
+	alice := newSigner(t)
+	services := map[string]string{"a": flood, "b": upB}
+	tg := startGateway(t, services, map[string][]string{"alice": {"a", "b"}},
+		[]keys.AuthorizedKey{entry(alice, "alice", keys.Options{})})
+	stall := make(chan struct{})
+	tg.addr = stallingRelay(t, tg.addr, stall)
+	c := tg.mustDial(t, alice)
+	_, port, _ := net.SplitHostPort(flood)
+	for range 16 {
+		tc, err := c.Dial("tcp", "a:"+port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go io.Copy(io.Discard, tc)
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(stall)
+	time.Sleep(1500 * time.Millisecond) // the gateway's writes back up
+
+	rules, err := NewRules(testPolicy(t, services, map[string][]string{"alice": {"b"}}),
+		[]keys.AuthorizedKey{entry(alice, "alice", keys.Options{})}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { tg.gw.SetRules(rules); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		tg.gw.Close() // lets SetRules return, so the test ends
+		<-done
+		t.Fatal("SetRules still blocked 3s after it was called, behind a client that stopped reading")
+	}
 }

@@ -14,7 +14,8 @@ type openTunnel struct {
 	port  uint32         //
 	svc   policy.Service // what it was given
 	close func()         // ends the tunnel (both sides)
-	// revoked says why a reload ended it; nil while it stands.
+	// revoked says why a reload ended it; nil while it stands, and "" once
+	// it ended by itself (so a later reload leaves it alone).
 	revoked atomic.Pointer[string]
 }
 
@@ -77,6 +78,10 @@ func (c *gwConn) recheckTunnel(rules *Rules, t *openTunnel) {
 	}
 	if t.revoked.CompareAndSwap(nil, &why) {
 		c.who.Load().log.Info("tunnel revoked", "service", t.svc.Name, "reason", clean(why))
-		t.close()
+		// Not on the caller's goroutine: SetRules runs in the reload loop,
+		// and closing the channel writes to a peer that may not be reading.
+		// The goroutine ends when the close returns, at the latest when the
+		// connection closes.
+		go t.close()
 	}
 }

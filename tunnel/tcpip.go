@@ -69,7 +69,7 @@ func (c *gwConn) forward(nc ssh.NewChannel, release func()) {
 	start := c.g.now()
 	c.log.Info("tunnel opened", "service", svc.Name, "addr", svc.Addr.String(),
 		"origin", clean(net.JoinHostPort(req.OrigHost, fmt.Sprint(req.OrigPort))))
-	end := func() { ch.Close(); up.Close() }
+	end := func() { up.Close(); ch.Close() } // the socket first: closing ch writes to the peer and may wait
 	stop := context.AfterFunc(c.ctx, end)
 	idle := newIdleTimer(c.g.lim.ChannelTimeout, end)
 	t := &openTunnel{host: req.Host, port: req.Port, svc: svc, close: end}
@@ -81,9 +81,13 @@ func (c *gwConn) forward(nc ssh.NewChannel, release func()) {
 	stop()
 	ch.Close()
 	up.Close()
+	// Mark the tunnel ended, so a reload from now on leaves it alone; if a
+	// reload got there first, it ended the tunnel.
+	ended := ""
+	revoked := !t.revoked.CompareAndSwap(nil, &ended)
 	reason := "closed"
 	switch {
-	case t.revoked.Load() != nil:
+	case revoked:
 		reason = "revoked: " + clean(*t.revoked.Load())
 	case idle.fired.Load():
 		reason = "idle timeout (ChannelTimeout)"
