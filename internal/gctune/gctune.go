@@ -44,8 +44,9 @@ const heapMinimum = 4 << 20
 // Percent is the GOGC value that sets the next collection at about
 // live + max(live, headroom) bytes, never below Go's default of 100 and
 // at most maxPercent. The runtime's goal is the larger of
-// live*(1+GOGC/100) and heapMinimum*GOGC/100, so both are kept at or
-// under live + headroom.
+// live + (live+stacks+globals)*GOGC/100 and heapMinimum*GOGC/100; the
+// tuner passes live+stacks+globals as live, so both stay at or under
+// live + headroom.
 func Percent(live, headroom uint64) int {
 	headroom = min(headroom, 1<<40) // keeps the arithmetic below from overflowing
 	live = max(live, 1)
@@ -114,6 +115,8 @@ func Start(headroom uint64) (stop func(), tuned bool) {
 	t := &tuner{headroom: headroom, sample: []metrics.Sample{
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/gc/scan/stack:bytes"},
+		{Name: "/gc/scan/globals:bytes"},
 	}}
 	t.mu.Lock()
 	t.before = debug.SetGCPercent(100)
@@ -150,11 +153,11 @@ func (t *tuner) collected() {
 	if t.stopped {
 		return
 	}
-	live, allocs := t.read()
+	base, allocs := t.read()
 	now := time.Now()
 	allocated, elapsed := allocs-t.allocs, now.Sub(t.at)
 	t.allocs, t.at = allocs, now
-	debug.SetGCPercent(Choose(live, allocated, elapsed, t.headroom))
+	debug.SetGCPercent(Choose(base, allocated, elapsed, t.headroom))
 	if busy(allocated, elapsed) && t.quiet == nil {
 		t.quietAt = allocs
 		t.quiet = time.AfterFunc(QuietAfter, t.checkQuiet)
@@ -182,16 +185,20 @@ func (t *tuner) checkQuiet() {
 	debug.FreeOSMemory() // outside mu: the collection's finalizer takes it
 }
 
-// read samples the live heap and the cumulative bytes allocated.
-func (t *tuner) read() (live, allocs uint64) {
+// read samples what the runtime scales by GOGC (the live heap plus the
+// goroutine stacks and globals it scans) and the cumulative bytes
+// allocated.
+func (t *tuner) read() (base, allocs uint64) {
 	metrics.Read(t.sample)
-	if v := t.sample[0].Value; v.Kind() == metrics.KindUint64 {
-		live = v.Uint64()
+	for _, i := range []int{0, 2, 3} {
+		if v := t.sample[i].Value; v.Kind() == metrics.KindUint64 {
+			base += v.Uint64()
+		}
 	}
 	if v := t.sample[1].Value; v.Kind() == metrics.KindUint64 {
 		allocs = v.Uint64()
 	}
-	return live, allocs
+	return base, allocs
 }
 
 func (t *tuner) stop() {

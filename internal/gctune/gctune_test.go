@@ -1,6 +1,7 @@
 package gctune
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -213,5 +214,51 @@ func TestReleasesMemoryOnceTrafficStops(t *testing.T) {
 	}
 	if got := eventually(func(p int64) bool { return p == 100 }); got != 100 {
 		t.Errorf("GOGC after the release = %d, want 100", got)
+	}
+}
+
+//go:noinline
+func deepStack(n int, wait chan struct{}) byte {
+	var pad [1024]byte
+	pad[n%1024] = byte(n)
+	if n == 0 {
+		<-wait
+		return pad[0]
+	}
+	return deepStack(n-1, wait) + pad[3]
+}
+
+// TestGoalCountsStacks: the runtime scales stacks and globals by GOGC
+// too, so with many goroutines (a gateway with many tunnels) the heap goal
+// must still stay within live + stacks + globals + headroom.
+func TestGoalCountsStacks(t *testing.T) {
+	unsetenv(t, "GOGC", "GOMEMLIMIT")
+	wait := make(chan struct{})
+	defer close(wait)
+	for range 1000 {
+		go deepStack(7, wait) // about 8 KiB of stack each
+	}
+	time.Sleep(100 * time.Millisecond)
+	stop, _ := Start(Headroom)
+	defer stop()
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}, {Name: "/gc/heap/live:bytes"},
+		{Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
+	var worst int64
+	var seen string
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		for range 256 {
+			sink = make([]byte, 32<<10)
+		}
+		metrics.Read(s)
+		goal, base := s[0].Value.Uint64(), s[1].Value.Uint64()+s[2].Value.Uint64()+s[3].Value.Uint64()
+		if over := int64(goal) - int64(base+Headroom); over > worst {
+			worst = over
+			seen = fmt.Sprintf("goal %d KiB, live+stacks+globals %d KiB", goal>>10, base>>10)
+		}
+	}
+	sink = nil
+	if worst > 2<<20 {
+		t.Errorf("heap goal %d KiB over live+stacks+globals+headroom (%s)", worst>>10, seen)
 	}
 }
