@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -101,7 +102,7 @@ func probe(ctx context.Context, addr netip.AddrPort, path, auth string) (answer,
 	defer cancel()
 	tr := &http.Transport{
 		Proxy:             nil,
-		DialContext:       (&net.Dialer{Timeout: probeTimeout}).DialContext,
+		DialContext:       (&net.Dialer{Timeout: probeTimeout, Control: loopbackOnly}).DialContext,
 		DisableKeepAlives: true,
 	}
 	defer tr.CloseIdleConnections()
@@ -126,6 +127,16 @@ func probe(ctx context.Context, addr netip.AddrPort, path, auth string) (answer,
 		a.code = *v.Code
 	}
 	return a, nil
+}
+
+// loopbackOnly refuses, before connecting, any address that is not
+// loopback: the checks send a freshly minted token.
+func loopbackOnly(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil || !ap.Addr().Unmap().IsLoopback() {
+		return fmt.Errorf("refusing to probe %s: not a loopback address", address)
+	}
+	return nil
 }
 
 func (a answer) String() string {

@@ -209,3 +209,12 @@ func TestProbeIgnoresProxyEnvironment(t *testing.T) {
 		t.Errorf("with HTTP_PROXY set: got %v %q, want pass (straight to loopback)", r.Status, r.Detail)
 	}
 }
+
+// TestProbeStaysOnLoopback: the probes (which carry a fresh token) refuse
+// any address that is not loopback before connecting.
+func TestProbeStaysOnLoopback(t *testing.T) {
+	r := Answers(context.Background(), Service{Name: "web", Addr: netip.MustParseAddrPort("192.0.2.1:80")})
+	if r.Status != Fail || !strings.Contains(r.Detail, "not a loopback address") {
+		t.Errorf("got %v %q, want a fail refusing the non-loopback address", r.Status, r.Detail)
+	}
+}

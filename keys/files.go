@@ -19,7 +19,7 @@ var ErrBadPermissions = errors.New("bad permissions")
 type PermissionError struct {
 	Path    string
 	Problem string // what is wrong, e.g. "is mode 0644; it must not be accessible by others"
-	Fix     string // a shell command that fixes it; "" when there is none to give
+	Fix     string // the command that fixes it, or to run instead; "" when there is none
 }
 
 func (e *PermissionError) Error() string {

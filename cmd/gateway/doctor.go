@@ -70,7 +70,7 @@ func runDoctor(ctx context.Context, log *slog.Logger, confPath string) []doctor.
 	rs = append(rs, doctor.Files(doctorFiles(cfg))...)
 	ls, tableErr := doctor.ReadListeners()
 	rs = append(rs, doctor.GatewayListening(cfg.Listen, ls, tableErr))
-	for _, svc := range doctorServices(cfg) {
+	for _, svc := range doctorServices(log, cfg) {
 		log.Info("checking service", "service", svc.Name, "addr", svc.Addr.String())
 		rs = append(rs, doctor.LoopbackOnly(svc, ls, tableErr))
 		answers := doctor.Answers(ctx, svc)
@@ -94,9 +94,13 @@ func doctorFiles(cfg *config.Config) []doctor.File {
 	return fs
 }
 
+// doctorTokenTTL is the lifetime of the token doctor sends: long enough
+// for one request, short if whatever listens on the port is not the API.
+const doctorTokenTTL = 30 * time.Second
+
 // doctorServices describes each configured service, with a way to mint a
 // token when it has a token profile and the token key loads.
-func doctorServices(cfg *config.Config) []doctor.Service {
+func doctorServices(log *slog.Logger, cfg *config.Config) []doctor.Service {
 	var key *keys.TokenKey
 	if cfg.TokenKeyFile != "" {
 		key, _ = keys.LoadTokenKey(cfg.TokenKeyFile) // a bad key is the config check's fail
@@ -108,8 +112,14 @@ func doctorServices(cfg *config.Config) []doctor.Service {
 		if key != nil && p.Kind != "" && p.Kind != "none" {
 			if iss, err := key.Issuer(p); err == nil {
 				ds.Issuer, ds.PublicKeyFile = iss, key.PublicPath
+				short := p
+				short.TTL = doctorTokenTTL
 				ds.Mint = func() (string, error) {
-					t, err := key.Mint(p, s.Name, "doctor", time.Now())
+					t, err := key.Mint(short, s.Name, "doctor", time.Now())
+					if err == nil {
+						log.Info("token minted for the check", "service", s.Name, "sub", t.Subject, "jti", t.ID,
+							"expires", t.Expiry.UTC().Format(time.RFC3339))
+					}
 					return t.Value, err
 				}
 			}
