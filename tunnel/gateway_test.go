@@ -397,50 +397,6 @@ func TestSetRulesEndsTunnelsOfATakenGrant(t *testing.T) {
 	tg.log.waitFor(t, "tunnel revoked", "service not granted", "revoked: ")
 }
 
-// stallingRelay forwards to target both ways until stall is closed, then
-// stops reading from target (keeping both sockets open), so the gateway's
-// writes to this client back up as they do for a client that stopped
-// reading.
-func stallingRelay(t *testing.T, target string, stall <-chan struct{}) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			g, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				return
-			}
-			t.Cleanup(func() { c.Close(); g.Close() })
-			go io.Copy(g, c)
-			go func() {
-				buf := make([]byte, 4096)
-				for {
-					select {
-					case <-stall:
-						return
-					default:
-					}
-					n, err := g.Read(buf)
-					if err != nil {
-						return
-					}
-					c.Write(buf[:n])
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // TestSetRulesDoesNotWaitForAStalledPeer: ending a tunnel whose grant was
 // taken writes a channel close to the client; a client that stopped
 // reading must not hold up the reload (and with it SIGTERM and SIGHUP).
@@ -458,8 +414,8 @@ func TestSetRulesDoesNotWaitForAStalledPeer(t *testing.T) {
 	services := map[string]string{"a": flood, "b": upB}
 	tg := startGateway(t, services, map[string][]string{"alice": {"a", "b"}},
 		[]keys.AuthorizedKey{entry(alice, "alice", keys.Options{})})
-	stall := make(chan struct{})
-	tg.addr = stallingRelay(t, tg.addr, stall)
+	relay := startRelay(t, tg.addr)
+	tg.addr = relay.addr
 	c := tg.mustDial(t, alice)
 	_, port, _ := net.SplitHostPort(flood)
 	for range 16 {
@@ -470,7 +426,7 @@ func TestSetRulesDoesNotWaitForAStalledPeer(t *testing.T) {
 		go io.Copy(io.Discard, tc)
 	}
 	time.Sleep(200 * time.Millisecond)
-	close(stall)
+	relay.stalled.Store(true)
 	time.Sleep(1500 * time.Millisecond) // the gateway's writes back up
 
 	rules, err := NewRules(testPolicy(t, services, map[string][]string{"alice": {"b"}}),

@@ -235,12 +235,14 @@ func roundTrip(t testing.TB, conn net.Conn, msg string) string {
 // it drops every byte both ways, like a link gone dark that no FIN or RST
 // will ever report.
 type relay struct {
-	addr   string
-	frozen atomic.Bool
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  []net.Conn
-	closed bool // cleanup has begun
+	addr    string
+	frozen  atomic.Bool
+	stalled atomic.Bool   // stop reading from the target: its writes back up
+	done    chan struct{} // closed when cleanup begins
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	conns   []net.Conn
+	closed  bool // cleanup has begun
 }
 
 // startRelay listens on 127.0.0.1:0 and relays every connection to target
@@ -251,7 +253,7 @@ func startRelay(t testing.TB, target string) *relay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &relay{addr: ln.Addr().String()}
+	r := &relay{addr: ln.Addr().String(), done: make(chan struct{})}
 	r.wg.Add(1)
 	go r.accept(ln, target)
 	t.Cleanup(func() {
@@ -279,8 +281,8 @@ func (r *relay) accept(ln net.Listener, target string) {
 			return
 		}
 		r.wg.Add(2)
-		go func() { defer r.wg.Done(); r.pump(out, in) }()
-		go func() { defer r.wg.Done(); r.pump(in, out) }()
+		go func() { defer r.wg.Done(); r.pump(out, in, false) }()
+		go func() { defer r.wg.Done(); r.pump(in, out, true) }()
 	}
 }
 
@@ -303,6 +305,9 @@ func (r *relay) track(in, out net.Conn) bool {
 func (r *relay) closeAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.closed {
+		close(r.done)
+	}
 	r.closed = true
 	for _, c := range r.conns {
 		c.Close()
@@ -310,12 +315,18 @@ func (r *relay) closeAll() {
 }
 
 // pump copies src to dst, dropping what it reads while frozen, until
-// either side fails; then it closes both.
-func (r *relay) pump(dst, src net.Conn) {
+// either side fails; then it closes both. From the target, once stalled,
+// it stops reading (keeping both open) until cleanup, like a client that
+// no longer reads.
+func (r *relay) pump(dst, src net.Conn, fromTarget bool) {
 	defer src.Close()
 	defer dst.Close()
 	buf := make([]byte, 32<<10)
 	for {
+		if fromTarget && r.stalled.Load() {
+			<-r.done
+			return
+		}
 		n, err := src.Read(buf)
 		if n > 0 && !r.frozen.Load() {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
