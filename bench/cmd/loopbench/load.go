@@ -83,16 +83,25 @@ func drain(r io.Reader, buf []byte) (int64, error) {
 	}
 }
 
+// bulkConn dials ep for one bulk transfer, bounded by bulkTimeout; done
+// closes it.
+func bulkConn(ctx context.Context, ep *endpoint) (c net.Conn, done func(), err error) {
+	c, stop, err := dialCtx(ctx, ep.addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.SetDeadline(time.Now().Add(bulkTimeout))
+	return c, func() { c.Close(); stop() }, nil
+}
+
 // download fetches n bytes through ep and returns how long it took from
 // sending the request to the last byte.
 func download(ctx context.Context, ep *endpoint, n int64) (time.Duration, error) {
-	c, stop, err := dialCtx(ctx, ep.addr)
+	c, done, err := bulkConn(ctx, ep)
 	if err != nil {
 		return 0, err
 	}
-	defer stop()
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(bulkTimeout))
+	defer done()
 	start := time.Now()
 	req := getRequest(ep.addr, ep.prefix+"/bulk?bytes="+strconv.FormatInt(n, 10))
 	status, got, err := roundTrip(c, bufio.NewReaderSize(c, 64<<10), req, make([]byte, copyBuf))
@@ -108,13 +117,11 @@ func download(ctx context.Context, ep *endpoint, n int64) (time.Duration, error)
 // upload sends n bytes through ep and returns how long it took from the
 // request's first byte to the upstream's answer.
 func upload(ctx context.Context, ep *endpoint, n int64) (time.Duration, error) {
-	c, stop, err := dialCtx(ctx, ep.addr)
+	c, done, err := bulkConn(ctx, ep)
 	if err != nil {
 		return 0, err
 	}
-	defer stop()
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(bulkTimeout))
+	defer done()
 	start := time.Now()
 	head := fmt.Sprintf("POST %s/upload HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream\r\n"+
 		"Content-Length: %d\r\n\r\n", ep.prefix, ep.addr, n)
