@@ -219,7 +219,7 @@ func acceptsToken(ctx context.Context, svc Service) Result {
 		return r
 	}
 	a, err := probe(ctx, svc.Addr, nanoMQPath, "Bearer "+tok)
-	keyFix := fmt.Sprintf(`in nanomq.conf set http_server { auth_type = "jwt"; jwt { public.keyfile = %q } } (NanoMQ then expects iss %q) and restart NanoMQ`,
+	keyFix := fmt.Sprintf(`in nanomq.conf's http_server block set auth_type = "jwt" and jwt { public.keyfile = %q } (NanoMQ then expects iss %q), and restart NanoMQ`,
 		svc.PublicKeyFile, svc.Issuer)
 	switch {
 	case err != nil:

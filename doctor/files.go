@@ -118,19 +118,20 @@ func Config(path string, problems []error, parsed bool) Result {
 // on the config's Listen port.
 func GatewayListening(listen string, ls []Listener, tableErr error) Result {
 	r := Result{Check: "gateway is listening", Subject: listen}
-	_, port, err := net.SplitHostPort(listen)
-	if err != nil || tableErr != nil {
+	_, p, err := net.SplitHostPort(listen)
+	port, perr := strconv.ParseUint(p, 10, 16)
+	if err != nil || perr != nil || tableErr != nil {
 		r.Status, r.Detail = Warn, "cannot tell whether gateway serve is running"
 		r.Fix = "run doctor on the device itself (Linux, /proc mounted)"
 		return r
 	}
 	for _, l := range ls {
-		if strconv.Itoa(int(l.Addr.Port())) == port {
-			r.Status, r.Detail = Pass, "port "+port+" is listening ("+l.Addr.String()+")"
+		if uint64(l.Addr.Port()) == port {
+			r.Status, r.Detail = Pass, "port "+p+" is listening ("+l.Addr.String()+")"
 			return r
 		}
 	}
-	r.Status, r.Detail = Warn, "nothing listens on port "+port+": gateway serve is not running"
+	r.Status, r.Detail = Warn, "nothing listens on port "+p+": gateway serve is not running"
 	r.Fix = "start it: systemctl start loopgate-gateway, or gateway serve --config FILE"
 	return r
 }
