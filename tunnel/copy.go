@@ -15,11 +15,22 @@ const (
 	largeBuf = 32 << 10 // one SSH packet's worth
 )
 
+// maxChannelData is the most a copy into an SSH channel reads at a time,
+// and so the most data one of our SSH_MSG_CHANNEL_DATA packets carries:
+// 32 KiB less the message's 9-byte header (type, channel, length). The
+// receiving x/crypto copies every packet's payload into a fresh allocation;
+// at 32 KiB that is Go's largest small size class, served from a per-P
+// cache, where 32 KiB + 9 bytes is a large object taken from the heap
+// under its lock (and zeroed, and often faulted in anew) for every packet.
+const maxChannelData = largeBuf - 9
+
 var largeBufs = sync.Pool{New: func() any { b := make([]byte, largeBuf); return &b }}
 
 // copyAdaptive copies src to dst until EOF or an error, like io.Copy, and
-// returns the bytes written. A nil error means src reached EOF.
-func copyAdaptive(dst io.Writer, src io.Reader) (int64, error) {
+// returns the bytes written. A nil error means src reached EOF. While data
+// flows it reads up to limit bytes at a time (at most largeBuf).
+func copyAdaptive(dst io.Writer, src io.Reader, limit int) (int64, error) {
+	limit = min(limit, largeBuf)
 	small := make([]byte, smallBuf)
 	var large *[]byte
 	defer func() {
@@ -31,7 +42,7 @@ func copyAdaptive(dst io.Writer, src io.Reader) (int64, error) {
 	for {
 		buf := small
 		if large != nil {
-			buf = *large
+			buf = (*large)[:limit]
 		}
 		n, rerr := src.Read(buf)
 		if n > 0 {
@@ -51,7 +62,7 @@ func copyAdaptive(dst io.Writer, src io.Reader) (int64, error) {
 			return written, rerr
 		case large == nil && n == len(small):
 			large = largeBufs.Get().(*[]byte) // data is flowing: read in packet-sized bites
-		case large != nil && n < largeBuf/2:
+		case large != nil && n < limit/2:
 			// The source had less than half a buffer ready: the flow has
 			// slowed or the message ended, and the next read may wait a
 			// long time. Wait with the small buffer.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"testing"
 	"testing/iotest"
 )
@@ -34,16 +35,19 @@ func TestCopyAdaptiveKeepsEveryByte(t *testing.T) {
 	tests := []struct {
 		name  string
 		sizes []int
+		limit int
 	}{
-		{"bulk", []int{1 << 20}},
-		{"trickle", []int{1, 7, 100}},
-		{"bursts then trickle", []int{smallBuf, largeBuf, largeBuf, 10, smallBuf - 1, smallBuf, 5}},
-		{"exact small", []int{smallBuf}},
+		{"bulk", []int{1 << 20}, largeBuf},
+		{"bulk into a channel", []int{1 << 20}, maxChannelData},
+		{"trickle", []int{1, 7, 100}, largeBuf},
+		{"bursts then trickle", []int{smallBuf, largeBuf, largeBuf, 10, smallBuf - 1, smallBuf, 5}, largeBuf},
+		{"bursts then trickle into a channel", []int{smallBuf, largeBuf, largeBuf, 10, smallBuf - 1, smallBuf, 5}, maxChannelData},
+		{"exact small", []int{smallBuf}, largeBuf},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			n, err := copyAdaptive(&out, &chunkReader{data: data, sizes: tt.sizes})
+			n, err := copyAdaptive(&out, &chunkReader{data: data, sizes: tt.sizes}, tt.limit)
 			if err != nil || n != int64(len(data)) || !bytes.Equal(out.Bytes(), data) {
 				t.Fatalf("got n=%d err=%v equal=%v, want %d bytes intact, nil error", n, err, bytes.Equal(out.Bytes(), data), len(data))
 			}
@@ -52,16 +56,16 @@ func TestCopyAdaptiveKeepsEveryByte(t *testing.T) {
 }
 
 func TestCopyAdaptiveErrors(t *testing.T) {
-	if _, err := copyAdaptive(io.Discard, iotest.ErrReader(errBoom)); !errors.Is(err, errBoom) {
+	if _, err := copyAdaptive(io.Discard, iotest.ErrReader(errBoom), largeBuf); !errors.Is(err, errBoom) {
 		t.Fatalf("read error: got %v, want boom", err)
 	}
-	n, err := copyAdaptive(failWriter{after: 10}, bytes.NewReader(make([]byte, 100)))
+	n, err := copyAdaptive(failWriter{after: 10}, bytes.NewReader(make([]byte, 100)), largeBuf)
 	if !errors.Is(err, errBoom) || n != 10 {
 		t.Fatalf("write error: got %d, %v; want 10, boom", n, err)
 	}
 	data := make([]byte, 5*smallBuf)
 	var out bytes.Buffer
-	if _, err := copyAdaptive(&out, iotest.DataErrReader(bytes.NewReader(data))); err != nil || out.Len() != len(data) {
+	if _, err := copyAdaptive(&out, iotest.DataErrReader(bytes.NewReader(data)), largeBuf); err != nil || out.Len() != len(data) {
 		t.Fatalf("data with EOF: got %d bytes, %v; want %d, nil", out.Len(), err, len(data))
 	}
 }
@@ -96,12 +100,43 @@ func (r *recordingReader) Read(p []byte) (int, error) {
 // one fills and given back when a read finds less than half of it ready,
 // so a tunnel that goes quiet after a response waits with the small one.
 func TestCopyAdaptiveBufferChoice(t *testing.T) {
-	r := &recordingReader{sizes: []int{smallBuf, largeBuf, largeBuf/2 + 1, largeBuf/2 - 1, 10}}
-	if _, err := copyAdaptive(io.Discard, r); err != nil {
-		t.Fatal(err)
+	for _, limit := range []int{largeBuf, maxChannelData} {
+		r := &recordingReader{sizes: []int{smallBuf, largeBuf, limit/2 + 1, limit/2 - 1, 10}}
+		if _, err := copyAdaptive(io.Discard, r, limit); err != nil {
+			t.Fatal(err)
+		}
+		want := []int{smallBuf, limit, limit, limit, smallBuf, smallBuf}
+		if fmt.Sprint(r.offered) != fmt.Sprint(want) {
+			t.Errorf("limit %d: buffers offered: got %v, want %v", limit, r.offered, want)
+		}
 	}
-	want := []int{smallBuf, largeBuf, largeBuf, largeBuf, smallBuf, smallBuf}
-	if fmt.Sprint(r.offered) != fmt.Sprint(want) {
-		t.Errorf("buffers offered: got %v, want %v", r.offered, want)
+}
+
+// TestChannelDataFitsASmallAllocation: a full packet from our copy into a
+// channel, as x/crypto's receiver copies it (type, channel id, length and
+// data), costs the 32 KiB of Go's largest small size class, not the 40 KiB
+// span a large object takes from the heap.
+func TestChannelDataFitsASmallAllocation(t *testing.T) {
+	payload := 1 + 4 + 4 + maxChannelData
+	if payload != 32<<10 {
+		t.Fatalf("a full channel data packet's payload is %d bytes, want 32768", payload)
+	}
+	perPacket := func(size int) uint64 {
+		const n = 200
+		keep := make([][]byte, n)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for i := range keep {
+			keep[i] = make([]byte, size)
+		}
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(keep)
+		return (after.TotalAlloc - before.TotalAlloc) / n
+	}
+	if got := perPacket(payload); got >= 36<<10 {
+		t.Errorf("a %d-byte packet copy costs %d bytes, want 32768", payload, got)
+	}
+	if got := perPacket(payload + 1); got < 36<<10 { // the check can fail
+		t.Errorf("a %d-byte packet copy costs %d bytes; the size classes changed", payload+1, got)
 	}
 }

@@ -70,6 +70,6 @@ func (f *Forward) handle(ctx context.Context, local net.Conn, log *slog.Logger) 
 		log.Error("forward: connection cannot half-close")
 		return
 	}
-	out, in := splice(lc, rc)
+	in, out := splice(rc, lc)
 	log.Debug("forward closed", "bytes_out", out, "bytes_in", in, "duration", time.Since(start).Round(time.Millisecond).String())
 }

@@ -136,17 +136,18 @@ func loopbackOnly(_, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-// splice copies both ways with half-close: when one side finishes sending,
-// the other is told EOF but may still answer, so no response is cut short.
-// It returns the bytes sent to the service and to the client.
+// splice copies both ways between an SSH channel ch and a TCP connection
+// up, with half-close: when one side finishes sending, the other is told
+// EOF but may still answer, so no response is cut short. It returns the
+// bytes sent to up and to ch.
 func splice(ch, up halfCloser) (in, out int64) {
 	done := make(chan struct{})
 	go func() { // ends when ch reaches EOF or is closed
 		defer close(done)
-		in, _ = copyAdaptive(up, ch)
+		in, _ = copyAdaptive(up, ch, largeBuf)
 		up.CloseWrite()
 	}()
-	out, _ = copyAdaptive(ch, up)
+	out, _ = copyAdaptive(ch, up, maxChannelData)
 	ch.CloseWrite()
 	<-done
 	return in, out
