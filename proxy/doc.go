@@ -16,6 +16,13 @@
 // Content-Length because NanoMQ cannot read chunked bodies. Redirects are
 // never followed, so the credential only ever goes to the service.
 //
+// Requests reach the API through directTransport: requests with no body
+// or a small one are written and answered on the handler's goroutine over
+// tunnels kept for directIdleReuse between requests (an idempotent request
+// that finds its kept tunnel closed by the API is sent once more on a fresh
+// one); larger bodies and upgrades go through an http.Transport that opens
+// a tunnel per request. Framing on both paths is net/http's.
+//
 // Tunnel failures become honest statuses (see StatusFor): 403 refused by
 // the gateway's policy, 502 the API refused the connection, 503 tunnel down,
 // 504 timeout. Do sends a single request with the same rewriting.

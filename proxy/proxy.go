@@ -25,14 +25,12 @@ const (
 
 const (
 	readHeaderTimeout = 10 * time.Second
-	serverIdleTimeout = 2 * time.Minute  // a browser's idle keep-alive connection
-	idleConnTimeout   = 15 * time.Second // short: an idle tunnel holds up a gateway drain
-	// maxConnsPerHost bounds the proxy's tunnels, below the gateway's
-	// default MaxSessions (64) so that requests queue here instead of being
-	// refused there; as many stay open between requests, so a steady load
-	// reuses its tunnels instead of opening one per request.
-	maxConnsPerHost     = 32
-	maxIdleConnsPerHost = maxConnsPerHost
+	serverIdleTimeout = 2 * time.Minute // a browser's idle keep-alive connection
+	// maxConnsPerHost bounds the direct transport's tunnels, below the
+	// gateway's default MaxSessions (64) so that requests queue here
+	// instead of being refused there; they stay open between requests, so
+	// a steady load reuses its tunnels instead of opening one per request.
+	maxConnsPerHost = 32
 )
 
 // Config configures a Handler or a single Do.
@@ -104,7 +102,7 @@ type Handler struct {
 	log       *slog.Logger
 	errLog    *log.Logger // for net/http's own complaints
 	hosts     []string    // Host header values that name this proxy
-	transport *http.Transport
+	transport *directTransport
 	rp        *httputil.ReverseProxy
 	server    *http.Server
 }
@@ -127,7 +125,7 @@ func New(cfg Config, listenAddr string) (*Handler, error) {
 		cfg:       cfg,
 		log:       cfg.Logger.With("service", cfg.Service),
 		hosts:     hosts,
-		transport: newTransport(cfg, true),
+		transport: newDirectTransport(cfg),
 	}
 	h.errLog = slog.NewLogLogger(h.log.Handler(), slog.LevelWarn)
 	h.rp = h.reverseProxy()
@@ -163,8 +161,9 @@ func http1Only() *http.Protocols {
 }
 
 // newTransport dials every connection through cfg.Dial, speaks HTTP/1.1
-// only, leaves bodies' encoding alone and uses no environment proxy.
-func newTransport(cfg Config, keepAlive bool) *http.Transport {
+// only, leaves bodies' encoding alone, uses no environment proxy and opens
+// a tunnel per request.
+func newTransport(cfg Config) *http.Transport {
 	dial := cfg.Dial
 	return &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -178,10 +177,8 @@ func newTransport(cfg Config, keepAlive bool) *http.Transport {
 		Protocols:             http1Only(),
 		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
 		MaxConnsPerHost:       maxConnsPerHost,
-		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
-		IdleConnTimeout:       idleConnTimeout,
 		DisableCompression:    true,
-		DisableKeepAlives:     !keepAlive,
+		DisableKeepAlives:     true,
 	}
 }
 
@@ -314,14 +311,14 @@ func (h *Handler) Serve(ln net.Listener) error { return h.server.Serve(ln) }
 // and closes idle tunnel connections.
 func (h *Handler) Shutdown(ctx context.Context) error {
 	err := h.server.Shutdown(ctx)
-	h.transport.CloseIdleConnections()
+	h.transport.closeIdle(true)
 	return err
 }
 
 // Close stops the server now and closes idle tunnel connections.
 func (h *Handler) Close() error {
 	err := h.server.Close()
-	h.transport.CloseIdleConnections()
+	h.transport.closeIdle(true)
 	return err
 }
 

@@ -115,7 +115,7 @@ func Do(ctx context.Context, cfg Config, req *http.Request) (*http.Response, err
 	}
 	rewrite(out, cfg.Service, auth)
 	client := &http.Client{
-		Transport:     &remint{base: newTransport(cfg, false), cred: cfg.Credential, log: cfg.Logger},
+		Transport:     &remint{base: newTransport(cfg), cred: cfg.Credential, log: cfg.Logger},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	start := time.Now()

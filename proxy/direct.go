@@ -1,0 +1,364 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// The direct transport's limits.
+const (
+	// directBodyMax is the largest request body the direct transport takes;
+	// it holds the body in memory, so that a request can be sent again on
+	// a fresh tunnel, and writes it whole before reading the response (it
+	// fits the channel's 2 MiB window, so the write cannot stall behind an
+	// API that answers early). Larger bodies go to the fallback.
+	directBodyMax = 64 << 10
+	// directIdleReuse is how long a tunnel may have been idle and still be
+	// used for the next request. An idle tunnel is not watched (that would
+	// cost a goroutine and a hand-off per request), so the API closing it
+	// is only noticed on the next use; keeping the reuse window short makes
+	// that rare. A tunnel idle longer is closed.
+	directIdleReuse = 2 * time.Second
+	// fallbackConns bounds the fallback's tunnels; with maxConnsPerHost it
+	// stays below the gateway's default MaxSessions (64).
+	fallbackConns = 8
+)
+
+// errProtocolSwitch: the API switched protocols for a request that did not
+// ask to (those go to the fallback).
+var errProtocolSwitch = errors.New("the API switched protocols unasked")
+
+// directTransport is the proxy's http.RoundTripper. For a request whose
+// body is small (or absent) and that does not upgrade the connection, it
+// writes the request and reads the response on the calling goroutine, over
+// tunnels it keeps between requests. http.Transport runs two goroutines per
+// connection and hands every request and response between them; profiled
+// under load, that hand-off cost the proxy more CPU than the HTTP itself.
+// Other requests (large or streaming bodies, Upgrade) go to fallback, an
+// http.Transport without keep-alive that writes the body while it reads the
+// response.
+//
+// The framing on both sides is net/http's: Request.Write and ReadResponse.
+type directTransport struct {
+	dial     func(ctx context.Context) (net.Conn, error)
+	fallback *http.Transport
+	timeout  time.Duration // for the response headers
+
+	slots   chan struct{} // one per open tunnel, at most maxConnsPerHost
+	handoff chan *directConn
+
+	mu     sync.Mutex
+	idle   []*directConn // most recently used last
+	closed bool
+}
+
+// directConn is one tunnel and its buffers.
+type directConn struct {
+	c      net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	reused bool
+	idleAt time.Time
+	timer  *time.Timer // closes the tunnel when it has been idle directIdleReuse
+}
+
+func newDirectTransport(cfg Config) *directTransport {
+	fb := newTransport(cfg)
+	fb.MaxConnsPerHost = fallbackConns
+	timeout := cfg.ResponseHeaderTimeout
+	if timeout <= 0 {
+		timeout = DefaultResponseHeaderTimeout
+	}
+	return &directTransport{
+		dial:     cfg.Dial,
+		fallback: fb,
+		timeout:  timeout,
+		slots:    make(chan struct{}, maxConnsPerHost),
+		handoff:  make(chan *directConn),
+	}
+}
+
+// direct reports whether req can take the direct path, and makes its body
+// replayable if so.
+func direct(req *http.Request) bool {
+	if req.Header.Get("Upgrade") != "" || req.ContentLength > directBodyMax || req.ContentLength < 0 ||
+		req.ContentLength == 0 && req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	if req.Body == nil || req.Body == http.NoBody || req.GetBody != nil {
+		return true
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, req.ContentLength))
+	req.Body.Close()
+	if err != nil || int64(len(body)) != req.ContentLength {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		req.Body = io.NopCloser(errReader{fmt.Errorf("read request body: %w", err)})
+		return true // Request.Write reports it
+	}
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	req.Body, _ = req.GetBody()
+	return true
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// RoundTrip implements http.RoundTripper.
+func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !direct(req) {
+		return t.fallback.RoundTrip(req)
+	}
+	dc, err := t.get(req.Context())
+	if err != nil {
+		return nil, err
+	}
+	resp, err := t.exchange(req, dc)
+	if err != nil && dc.reused && errors.Is(err, errNothingRead) && retryable(req) {
+		// The API closed the idle tunnel before reading the request:
+		// send it again on a fresh one.
+		if req.Body, err = bodyAgain(req); err != nil {
+			return nil, err
+		}
+		if dc, err = t.fresh(req.Context()); err != nil {
+			return nil, err
+		}
+		resp, err = t.exchange(req, dc)
+	}
+	return resp, err
+}
+
+func bodyAgain(req *http.Request) (io.ReadCloser, error) {
+	if req.GetBody == nil {
+		return req.Body, nil
+	}
+	return req.GetBody()
+}
+
+// retryable: a method the API may receive twice without harm (RFC 9110
+// 9.2.2), as http.Transport decides it.
+func retryable(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
+}
+
+// errNothingRead: the tunnel ended before the first byte of a response.
+var errNothingRead = errors.New("the API closed the connection before answering")
+
+// exchange sends req on dc and reads the response headers. The response
+// body hands dc back (or closes it) when it is read to the end or closed.
+func (t *directTransport) exchange(req *http.Request, dc *directConn) (*http.Response, error) {
+	ctx := req.Context()
+	stop := context.AfterFunc(ctx, func() { dc.c.Close() })
+	timer := time.AfterFunc(t.timeout, func() { dc.c.Close() })
+	fail := func(err error) (*http.Response, error) {
+		stop()
+		timedOut := !timer.Stop()
+		t.discard(dc)
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case timedOut:
+			return nil, fmt.Errorf("waiting for the response headers: %w", context.DeadlineExceeded)
+		}
+		return nil, err
+	}
+	if err := req.Write(dc.bw); err != nil {
+		return fail(fmt.Errorf("write request: %w: %w", errNothingRead, err))
+	}
+	if err := dc.bw.Flush(); err != nil {
+		return fail(fmt.Errorf("write request: %w: %w", errNothingRead, err))
+	}
+	for {
+		if _, err := dc.br.Peek(1); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errNothingRead
+			}
+			return fail(err)
+		}
+		resp, err := http.ReadResponse(dc.br, req)
+		if err != nil {
+			return fail(fmt.Errorf("read response: %w", err))
+		}
+		switch {
+		case resp.StatusCode == http.StatusSwitchingProtocols:
+			return fail(errProtocolSwitch)
+		case resp.StatusCode >= 100 && resp.StatusCode < 200:
+			continue // 100 Continue, 102, 103: the final response follows
+		}
+		timer.Stop()
+		resp.Body = &directBody{rc: resp.Body, t: t, dc: dc, stop: stop, keep: !resp.Close && !req.Close}
+		return resp, nil
+	}
+}
+
+// directBody is a response body; at its end the tunnel goes back to the
+// idle list if the exchange left it clean, and is closed otherwise.
+type directBody struct {
+	rc   io.ReadCloser
+	t    *directTransport
+	dc   *directConn
+	stop func() bool
+	keep bool
+	done bool
+}
+
+func (b *directBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.rc.Read(p)
+	if err != nil {
+		b.finish(errors.Is(err, io.EOF))
+	}
+	return n, err
+}
+
+// Close ends the exchange; a body not read to its end leaves the tunnel
+// mid-response, so it is closed.
+func (b *directBody) Close() error {
+	b.finish(false)
+	return nil
+}
+
+func (b *directBody) finish(atEOF bool) {
+	if b.done {
+		return
+	}
+	b.done = true
+	if b.stop() && atEOF && b.keep && b.dc.br.Buffered() == 0 {
+		b.rc.Close()
+		b.t.put(b.dc)
+		return
+	}
+	b.t.discard(b.dc)
+	b.rc.Close()
+}
+
+// get returns the most recently used idle tunnel, or a new one.
+func (t *directTransport) get(ctx context.Context) (*directConn, error) {
+	dc, stale := t.takeIdle()
+	for _, s := range stale {
+		t.discard(s) // before fresh: their slots may be the ones it needs
+	}
+	if dc != nil {
+		return dc, nil
+	}
+	return t.fresh(ctx)
+}
+
+// takeIdle takes the most recently used idle tunnel that may still be
+// used, and off the list every older one it passed, to be closed.
+func (t *directTransport) takeIdle() (dc *directConn, stale []*directConn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for len(t.idle) > 0 {
+		dc := t.idle[len(t.idle)-1]
+		t.idle = t.idle[:len(t.idle)-1]
+		// Once off the list, dc is ours to close even if its timer has
+		// fired: expire closes only what it finds on the list.
+		if dc.timer.Stop() && time.Since(dc.idleAt) < directIdleReuse {
+			return dc, stale
+		}
+		stale = append(stale, dc)
+	}
+	return nil, stale
+}
+
+// fresh opens a new tunnel once one of maxConnsPerHost slots is free, or
+// takes one that put hands over while it waits.
+func (t *directTransport) fresh(ctx context.Context) (*directConn, error) {
+	select {
+	case t.slots <- struct{}{}:
+	case dc := <-t.handoff:
+		return dc, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	c, err := t.dial(ctx)
+	if err == nil && c == nil {
+		err = errors.New("dial returned no connection")
+	}
+	if err != nil {
+		<-t.slots
+		return nil, err
+	}
+	return &directConn{c: c, br: bufio.NewReader(c), bw: bufio.NewWriter(c)}, nil
+}
+
+// put hands dc to a request waiting for a slot, or makes it idle, to be
+// closed if unused for directIdleReuse.
+func (t *directTransport) put(dc *directConn) {
+	dc.reused = true
+	dc.idleAt = time.Now()
+	select {
+	case t.handoff <- dc:
+		return
+	default:
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		t.discard(dc)
+		return
+	}
+	defer t.mu.Unlock()
+	if dc.timer == nil {
+		dc.timer = time.AfterFunc(directIdleReuse, func() { t.expire(dc) })
+	} else {
+		dc.timer.Reset(directIdleReuse)
+	}
+	t.idle = append(t.idle, dc)
+}
+
+// expire closes dc if it is still idle.
+func (t *directTransport) expire(dc *directConn) {
+	t.mu.Lock()
+	i := -1
+	for j, d := range t.idle {
+		if d == dc {
+			i = j
+		}
+	}
+	if i >= 0 {
+		t.idle = append(t.idle[:i], t.idle[i+1:]...)
+	}
+	t.mu.Unlock()
+	if i >= 0 {
+		t.discard(dc)
+	}
+}
+
+// discard closes dc and frees its slot.
+func (t *directTransport) discard(dc *directConn) {
+	dc.c.Close()
+	<-t.slots
+}
+
+// closeIdle closes the idle tunnels and, once closing is set, every
+// tunnel that becomes idle from then on (the proxy is shutting down).
+func (t *directTransport) closeIdle(closing bool) {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = nil
+	t.closed = t.closed || closing
+	t.mu.Unlock()
+	for _, dc := range idle { // off the list: ours to close, as in get
+		dc.timer.Stop()
+		t.discard(dc)
+	}
+	t.fallback.CloseIdleConnections()
+}
