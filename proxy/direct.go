@@ -30,11 +30,20 @@ const (
 	// fallbackConns bounds the fallback's tunnels; with maxConnsPerHost it
 	// stays below the gateway's default MaxSessions (64).
 	fallbackConns = 8
+	// maxResponseHeaderBytes and maxInterim bound what the API may send
+	// before its final response's body, as http.Transport bounds them.
+	maxResponseHeaderBytes = 10 << 20
+	maxInterim             = 5
 )
 
 // errProtocolSwitch: the API switched protocols for a request that did not
 // ask to (those go to the fallback).
 var errProtocolSwitch = errors.New("the API switched protocols unasked")
+
+var (
+	errHeadersTooLarge = fmt.Errorf("response headers larger than %d bytes", maxResponseHeaderBytes)
+	errTooManyInterim  = fmt.Errorf("more than %d interim (1xx) responses", maxInterim)
+)
 
 // directTransport is the proxy's http.RoundTripper. For a request whose
 // body is small (or absent) and that does not upgrade the connection, it
@@ -63,11 +72,33 @@ type directTransport struct {
 // directConn is one tunnel and its buffers.
 type directConn struct {
 	c      net.Conn
+	lim    *headerLimit // under br: bounds the response headers
 	br     *bufio.Reader
 	bw     *bufio.Writer
-	reused bool
-	idleAt time.Time
+	idleAt time.Time   // when it last went idle; zero until its first response
 	timer  *time.Timer // closes the tunnel when it has been idle directIdleReuse
+}
+
+// reused: dc carried a request before, so the API may have closed it since.
+func (dc *directConn) reused() bool { return !dc.idleAt.IsZero() }
+
+// headerLimit lets at most n more bytes through while n >= 0; a negative
+// n is no limit (the body, whose length the framing bounds).
+type headerLimit struct {
+	r io.Reader
+	n int64
+}
+
+func (l *headerLimit) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return l.r.Read(p)
+	}
+	if l.n == 0 {
+		return 0, errHeadersTooLarge
+	}
+	n, err := l.r.Read(p[:min(int64(len(p)), l.n)])
+	l.n -= int64(n)
+	return n, err
 }
 
 func newDirectTransport(cfg Config) *directTransport {
@@ -124,11 +155,13 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp, err := t.exchange(req, dc)
-	if err != nil && dc.reused && errors.Is(err, errNothingRead) && retryable(req) {
+	if err != nil && dc.reused() && errors.Is(err, errNothingRead) && retryable(req) {
 		// The API closed the idle tunnel before reading the request:
-		// send it again on a fresh one.
-		if req.Body, err = bodyAgain(req); err != nil {
-			return nil, err
+		// send it again on a fresh one. direct left every body replayable.
+		if req.GetBody != nil {
+			if req.Body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
 		}
 		if dc, err = t.fresh(req.Context()); err != nil {
 			return nil, err
@@ -136,13 +169,6 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err = t.exchange(req, dc)
 	}
 	return resp, err
-}
-
-func bodyAgain(req *http.Request) (io.ReadCloser, error) {
-	if req.GetBody == nil {
-		return req.Body, nil
-	}
-	return req.GetBody()
 }
 
 // retryable: a method the API may receive twice without harm (RFC 9110
@@ -182,7 +208,8 @@ func (t *directTransport) exchange(req *http.Request, dc *directConn) (*http.Res
 	if err := dc.bw.Flush(); err != nil {
 		return fail(fmt.Errorf("write request: %w: %w", errNothingRead, err))
 	}
-	for {
+	for interim := 0; ; interim++ {
+		dc.lim.n = maxResponseHeaderBytes - int64(dc.br.Buffered())
 		if _, err := dc.br.Peek(1); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = errNothingRead
@@ -196,9 +223,12 @@ func (t *directTransport) exchange(req *http.Request, dc *directConn) (*http.Res
 		switch {
 		case resp.StatusCode == http.StatusSwitchingProtocols:
 			return fail(errProtocolSwitch)
+		case resp.StatusCode >= 100 && resp.StatusCode < 200 && interim == maxInterim:
+			return fail(errTooManyInterim)
 		case resp.StatusCode >= 100 && resp.StatusCode < 200:
 			continue // 100 Continue, 102, 103: the final response follows
 		}
+		dc.lim.n = -1
 		timer.Stop()
 		resp.Body = &directBody{rc: resp.Body, t: t, dc: dc, stop: stop, keep: !resp.Close && !req.Close}
 		return resp, nil
@@ -296,13 +326,13 @@ func (t *directTransport) fresh(ctx context.Context) (*directConn, error) {
 		<-t.slots
 		return nil, err
 	}
-	return &directConn{c: c, br: bufio.NewReader(c), bw: bufio.NewWriter(c)}, nil
+	lim := &headerLimit{r: c, n: -1}
+	return &directConn{c: c, lim: lim, br: bufio.NewReader(lim), bw: bufio.NewWriter(c)}, nil
 }
 
 // put hands dc to a request waiting for a slot, or makes it idle, to be
 // closed if unused for directIdleReuse.
 func (t *directTransport) put(dc *directConn) {
-	dc.reused = true
 	dc.idleAt = time.Now()
 	select {
 	case t.handoff <- dc:

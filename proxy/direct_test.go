@@ -760,6 +760,37 @@ func TestDirectInterimResponses(t *testing.T) {
 	}
 }
 
+// TestDirectBoundsWhatPrecedesTheBody: the API cannot make the proxy hold
+// unbounded headers or read interim responses without end.
+func TestDirectBoundsWhatPrecedesTheBody(t *testing.T) {
+	hugeHeader := "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", maxResponseHeaderBytes+1) + "\r\nContent-Length: 0\r\n\r\n"
+	interims := strings.Repeat("HTTP/1.1 103 Early Hints\r\n\r\n", maxInterim+1) + okResponse("final")
+	tests := []struct {
+		name, raw string
+		want      error
+	}{
+		{name: "headers over the limit", raw: hugeHeader, want: errHeadersTooLarge},
+		{name: "too many interim responses", raw: interims, want: errTooManyInterim},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := newAPIEvents()
+			d := countDials(rawAPI(t, ev.answer(func(*http.Request) (string, bool) { return tt.raw, false })))
+			tr := newTestDirect(t, d.Dial, directWait)
+			if _, _, err := roundTrip(tr, http.MethodGet, "/", ""); !errors.Is(err, tt.want) {
+				t.Errorf("RoundTrip: got %v, want %v", err, tt.want)
+			}
+			eventually(t, "slot freed", slotsFreed(tr))
+		})
+	}
+	ev := newAPIEvents()
+	exact := strings.Repeat("HTTP/1.1 103 Early Hints\r\n\r\n", maxInterim) + okResponse("final")
+	tr := newTestDirect(t, countDials(rawAPI(t, ev.answer(func(*http.Request) (string, bool) { return exact, false }))).Dial, directWait)
+	if got := mustOK(t, tr, http.MethodGet, "/", ""); got != "final" {
+		t.Errorf("after %d interim responses: got %q, want %q", maxInterim, got, "final")
+	}
+}
+
 const switchResponse = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
 
 func TestDirectUnaskedProtocolSwitch(t *testing.T) {
