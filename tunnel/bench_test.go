@@ -76,24 +76,8 @@ func BenchmarkChannelOpen(b *testing.B) {
 
 // BenchmarkSplice is the copy loop alone, between two loopback TCP pairs.
 func BenchmarkSplice(b *testing.B) {
-	pair := func() (*net.TCPConn, *net.TCPConn) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer ln.Close()
-		a, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, err := ln.Accept()
-		if err != nil {
-			b.Fatal(err)
-		}
-		return a.(*net.TCPConn), s.(*net.TCPConn)
-	}
-	srcW, srcR := pair()
-	dstW, dstR := pair()
+	srcW, srcR := tcpPair(b)
+	dstW, dstR := tcpPair(b)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

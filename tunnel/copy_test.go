@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 )
@@ -139,4 +141,65 @@ func TestChannelDataFitsASmallAllocation(t *testing.T) {
 	if got := perPacket(payload + 1); got < 36<<10 { // the check can fail
 		t.Errorf("a %d-byte packet copy costs %d bytes; the size classes changed", payload+1, got)
 	}
+}
+
+// writeSizes records the largest single write to a stream, and passes
+// CloseWrite on to it.
+type writeSizes struct {
+	*net.TCPConn
+	max atomic.Int64
+}
+
+func (w *writeSizes) Write(p []byte) (int, error) {
+	for cur := w.max.Load(); int64(len(p)) > cur && !w.max.CompareAndSwap(cur, int64(len(p))); cur = w.max.Load() {
+	}
+	return w.TCPConn.Write(p)
+}
+
+// TestSpliceWritesChannelSizedChunks: splice writes at most maxChannelData
+// at a time into the channel side, and reads in full 32 KiB bites toward
+// the service.
+func TestSpliceWritesChannelSizedChunks(t *testing.T) {
+	chLocal, chPeer := tcpPair(t) // chLocal stands for the SSH channel
+	upLocal, upPeer := tcpPair(t) // upLocal for the service connection
+	ch, up := &writeSizes{TCPConn: chLocal}, &writeSizes{TCPConn: upLocal}
+	done := make(chan struct{})
+	go func() { defer close(done); splice(ch, up) }()
+	data := make([]byte, 4<<20)
+	for _, from := range []*net.TCPConn{chPeer, upPeer} {
+		go func() { from.Write(data); from.CloseWrite() }()
+	}
+	for _, to := range []*net.TCPConn{chPeer, upPeer} {
+		if n, err := io.Copy(io.Discard, to); err != nil || n != int64(len(data)) {
+			t.Fatalf("copied %d, %v; want %d bytes", n, err, len(data))
+		}
+	}
+	<-done
+	if got := ch.max.Load(); got != maxChannelData {
+		t.Errorf("largest write into the channel: got %d, want %d", got, maxChannelData)
+	}
+	if got := up.max.Load(); got != largeBuf {
+		t.Errorf("largest write toward the service: got %d, want %d", got, largeBuf)
+	}
+}
+
+// tcpPair is both ends of one loopback TCP connection, closed at cleanup.
+func tcpPair(tb testing.TB) (*net.TCPConn, *net.TCPConn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	a, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := ln.Accept()
+	if err != nil {
+		a.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { a.Close(); b.Close() })
+	return a.(*net.TCPConn), b.(*net.TCPConn)
 }
