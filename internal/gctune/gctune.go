@@ -11,8 +11,14 @@
 // more, the tuner sets the next collection at live + max(live, headroom):
 // the heap may grow by headroom bytes of garbage while it is small, and
 // behaves as with GOGC=100 once the live heap is larger than headroom, so
-// the extra memory is bounded by headroom. Below MinRate (idle tunnels,
-// small requests) it is Go's default.
+// the extra memory is bounded by headroom. It keeps that setting until
+// allocation falls below QuietRate for QuietAfter, then goes back to Go's
+// default and hands the freed memory back; a program that never reaches
+// MinRate (idle tunnels, a few requests) keeps Go's default throughout.
+// The gap between the two rates matters: a proxy serving requests at
+// about MinRate used to flip between the two settings every second or
+// so, and each flip handed pages back that the next second faulted in
+// again.
 //
 // An operator's GOGC or GOMEMLIMIT in the environment always wins: Start
 // does nothing when either is set.
@@ -77,32 +83,46 @@ func FromEnv() bool {
 // idle tunnels or serving small requests costs no extra memory.
 const MinRate = 64 << 20
 
+// QuietRate is the allocation rate below which, measured over QuietAfter,
+// the tuner takes the traffic to have stopped: a sixteenth of MinRate, so
+// that traffic hovering around MinRate keeps one setting.
+const QuietRate = MinRate / 16
+
 // QuietAfter is how often, once bulk data has been moving, the tuner looks
-// whether it has stopped (allocation below MinRate over the last
-// QuietAfter). When it has, the tuner hands freed memory back to the
-// kernel with debug.FreeOSMemory: a collection, which also shrinks the
-// goroutine stacks the transfer grew, then every free page released.
+// whether it has stopped (allocation below QuietRate over the last
+// QuietAfter). When it has, the tuner goes back to Go's default and hands
+// freed memory back to the kernel with debug.FreeOSMemory: a collection,
+// which also shrinks the goroutine stacks the transfer grew, then every
+// free page released.
 const QuietAfter = time.Second
 
-// busy reports whether allocated bytes over elapsed is MinRate or more.
-func busy(allocated uint64, elapsed time.Duration) bool {
-	return elapsed > 0 && float64(allocated)/elapsed.Seconds() >= MinRate
-}
-
-// Choose is the GOGC value for the next collection, given the live heap
-// and the bytes allocated over elapsed since the previous collection:
-// Percent(live, headroom) while allocation runs at MinRate or more,
-// Go's default of 100 otherwise.
-func Choose(live, allocated uint64, elapsed time.Duration, headroom uint64) int {
-	if !busy(allocated, elapsed) {
-		return 100
+// rate is allocated bytes per second over elapsed, or 0 for an empty or
+// negative interval (a clock step back).
+func rate(allocated uint64, elapsed time.Duration) float64 {
+	if elapsed <= 0 {
+		return 0
 	}
-	return Percent(live, headroom)
+	return float64(allocated) / elapsed.Seconds()
 }
 
-// Start re-computes GOGC with Choose after every collection until stop is
-// called, and releases memory once bulk traffic stops (QuietAfter); stop
-// puts back the GOGC value from before Start. With headroom 0, or GOGC or
+// busy reports whether allocation ran at MinRate or more: the tuner then
+// applies the headroom.
+func busy(allocated uint64, elapsed time.Duration) bool {
+	return rate(allocated, elapsed) >= MinRate
+}
+
+// quiet reports whether allocation ran below QuietRate: the tuner then
+// goes back to Go's default.
+func quiet(allocated uint64, elapsed time.Duration) bool {
+	return elapsed > 0 && rate(allocated, elapsed) < QuietRate
+}
+
+// Start re-computes GOGC after every collection until stop is called:
+// Percent(live, headroom) from the first collection interval in which
+// allocation ran at MinRate or more until a QuietAfter in which it ran
+// below QuietRate, Go's default of 100 otherwise. When the traffic stops
+// it also releases memory. stop puts back the GOGC value from before
+// Start. With headroom 0, or GOGC or
 // GOMEMLIMIT in the environment, Start changes nothing and tuned is false.
 //
 // It runs no goroutine of its own: the re-computation is a finalizer on an
@@ -135,7 +155,7 @@ type tuner struct {
 	stopped  bool
 	allocs   uint64      // cumulative bytes allocated at the previous collection
 	at       time.Time   // when the tuner saw the previous collection
-	quiet    *time.Timer // the pending quiet check; nil when none
+	quiet    *time.Timer // the pending quiet check; nil when none, which is when the headroom is off
 	quietAt  uint64      // cumulative bytes allocated when it was armed
 }
 
@@ -157,16 +177,21 @@ func (t *tuner) collected() {
 	now := time.Now()
 	allocated, elapsed := allocs-t.allocs, now.Sub(t.at)
 	t.allocs, t.at = allocs, now
-	debug.SetGCPercent(Choose(base, allocated, elapsed, t.headroom))
 	if busy(allocated, elapsed) && t.quiet == nil {
 		t.quietAt = allocs
 		t.quiet = time.AfterFunc(QuietAfter, t.checkQuiet)
 	}
+	percent := 100
+	if t.quiet != nil {
+		percent = Percent(base, t.headroom)
+	}
+	debug.SetGCPercent(percent)
 	t.arm()
 }
 
-// checkQuiet runs QuietAfter after it was armed: while data still moves it
-// looks again later; once it has stopped it releases memory.
+// checkQuiet runs QuietAfter after it was armed: while data still moves
+// (at QuietRate or more) it looks again later; once it has stopped it
+// puts Go's default back and releases memory.
 func (t *tuner) checkQuiet() {
 	t.mu.Lock()
 	if t.stopped {
@@ -174,13 +199,14 @@ func (t *tuner) checkQuiet() {
 		return
 	}
 	_, allocs := t.read()
-	if busy(allocs-t.quietAt, QuietAfter) {
+	if !quiet(allocs-t.quietAt, QuietAfter) {
 		t.quietAt = allocs
 		t.quiet.Reset(QuietAfter)
 		t.mu.Unlock()
 		return
 	}
 	t.quiet = nil
+	debug.SetGCPercent(100)
 	t.mu.Unlock()
 	debug.FreeOSMemory() // outside mu: the collection's finalizer takes it
 }

@@ -43,8 +43,11 @@ func gogc() int64 {
 
 // eventually polls GOGC until ok holds or a second has passed, and returns
 // the last value: the tuner's finalizer runs just after a collection ends.
-func eventually(ok func(int64) bool) int64 {
-	deadline := time.Now().Add(time.Second)
+func eventually(ok func(int64) bool) int64 { return within(time.Second, ok) }
+
+// within polls GOGC like eventually, for up to d.
+func within(d time.Duration, ok func(int64) bool) int64 {
+	deadline := time.Now().Add(d)
 	for {
 		p := gogc()
 		if ok(p) || time.Now().After(deadline) {
@@ -60,22 +63,27 @@ func liveHeap() uint64 {
 	return s[0].Value.Uint64()
 }
 
-func TestChoose(t *testing.T) {
+func TestRates(t *testing.T) {
 	const mib = 1 << 20
 	for _, tc := range []struct {
-		allocated uint64
-		elapsed   time.Duration
-		want      int
+		allocated   uint64
+		elapsed     time.Duration
+		busy, quiet bool
 	}{
-		{allocated: 64 * mib, elapsed: time.Second, want: 450},           // at MinRate: the headroom
-		{allocated: 16 * mib, elapsed: 10 * time.Millisecond, want: 450}, // bulk traffic
-		{allocated: 63 * mib, elapsed: time.Second, want: 100},           // just under
-		{allocated: 4 * mib, elapsed: time.Minute, want: 100},            // idle tunnels
-		{allocated: 64 * mib, elapsed: 0, want: 100},                     // no interval yet
-		{allocated: 64 * mib, elapsed: -time.Second, want: 100},          // a clock step back
+		{allocated: 64 * mib, elapsed: time.Second, busy: true},           // at MinRate: the headroom
+		{allocated: 16 * mib, elapsed: 10 * time.Millisecond, busy: true}, // bulk traffic
+		{allocated: 63 * mib, elapsed: time.Second},                       // just under MinRate, not quiet either
+		{allocated: 4 * mib, elapsed: time.Second},                        // at QuietRate: not quiet
+		{allocated: 4*mib - 1, elapsed: time.Second, quiet: true},         // just under
+		{allocated: 4 * mib, elapsed: time.Minute, quiet: true},           // idle tunnels
+		{allocated: 64 * mib, elapsed: 0},                                 // no interval yet
+		{allocated: 64 * mib, elapsed: -time.Second},                      // a clock step back
 	} {
-		if got := Choose(2*mib, tc.allocated, tc.elapsed, 16*mib); got != tc.want {
-			t.Errorf("Choose(2 MiB live, %d B in %v) = %d, want %d", tc.allocated, tc.elapsed, got, tc.want)
+		if got := busy(tc.allocated, tc.elapsed); got != tc.busy {
+			t.Errorf("busy(%d B in %v) = %t, want %t", tc.allocated, tc.elapsed, got, tc.busy)
+		}
+		if got := quiet(tc.allocated, tc.elapsed); got != tc.quiet {
+			t.Errorf("quiet(%d B in %v) = %t, want %t", tc.allocated, tc.elapsed, got, tc.quiet)
 		}
 	}
 }
@@ -119,11 +127,9 @@ func TestStartFollowsTrafficAndLiveHeap(t *testing.T) {
 		t.Fatalf("GOGC during bulk allocation with %d KiB live = %d, want > 100", liveHeap()>>10, got)
 	}
 
-	// Quiet again: the next collection goes back to Go's default.
-	time.Sleep(300 * time.Millisecond)
-	runtime.GC()
-	if got := eventually(func(p int64) bool { return p == 100 }); got != 100 {
-		t.Errorf("GOGC after a quiet interval = %d, want 100", got)
+	// Quiet again: within a quiet check or two, Go's default is back.
+	if got := within(3*QuietAfter, func(p int64) bool { return p == 100 }); got != 100 {
+		t.Errorf("GOGC %v after the traffic stopped = %d, want 100", 3*QuietAfter, got)
 	}
 
 	// Once the live heap outgrows the headroom, bulk allocation no longer raises it.
@@ -215,6 +221,50 @@ func TestReleasesMemoryOnceTrafficStops(t *testing.T) {
 	if got := eventually(func(p int64) bool { return p == 100 }); got != 100 {
 		t.Errorf("GOGC after the release = %d, want 100", got)
 	}
+}
+
+// TestKeepsHeadroomWhileTrafficContinues: once bulk traffic has raised
+// GOGC, traffic that goes on below MinRate but above QuietRate keeps it
+// and forces no release; flipping back and forth made a proxy at about
+// MinRate fault its heap in again every second.
+func TestKeepsHeadroomWhileTrafficContinues(t *testing.T) {
+	unsetenv(t, "GOGC", "GOMEMLIMIT")
+	stop, _ := Start(16 << 20)
+	t.Cleanup(stop)
+	if got := churn(func(p int64) bool { return p > 100 }); got <= 100 {
+		t.Fatalf("GOGC during bulk allocation = %d, want > 100", got)
+	}
+	// About 16 MiB/s (a 32 KiB piece per 2 ms) for 3 quiet checks: a
+	// collection every second or so, and three looks at the rate.
+	forced := forcedGCs()
+	cycles := gcCycles()
+	for end := time.Now().Add(3*QuietAfter + QuietAfter/2); time.Now().Before(end); {
+		sink = make([]byte, 32<<10)
+		time.Sleep(2 * time.Millisecond)
+		if p := gogc(); p <= 100 {
+			t.Fatalf("GOGC = %d while allocation went on at about 16 MiB/s, want the headroom kept", p)
+		}
+	}
+	sink = nil
+	if got := forcedGCs() - forced; got != 0 {
+		t.Errorf("%d forced collections (releases) while allocation went on at about 16 MiB/s, want 0", got)
+	}
+	if gcCycles() == cycles {
+		t.Error("no collection while allocation went on: the test checked nothing")
+	}
+	// Then it stops: Go's default and a release follow.
+	if got := within(3*QuietAfter, func(p int64) bool { return p == 100 }); got != 100 {
+		t.Errorf("GOGC %v after the traffic stopped = %d, want 100", 3*QuietAfter, got)
+	}
+	if forcedGCs() == forced {
+		t.Error("no release after the traffic stopped")
+	}
+}
+
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 //go:noinline
