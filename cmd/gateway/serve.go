@@ -40,8 +40,9 @@ Memory: while tunnels move bulk data (from when allocation reaches 64 MiB/s unti
 it stays under 4 MiB/s for a second, when the memory is handed back) and the live
 heap is under 16 MiB, the Go heap may gather up to 16 MiB of garbage between
 collections (x/crypto allocates a buffer per SSH packet); bulk throughput rises
-by about a third in bench/run (docs/PERFORMANCE.md). With GOGC or GOMEMLIMIT in the environment Go's own
-settings apply instead (GOGC=100 is Go's default; GOMEMLIMIT=40MiB caps the heap).
+by about a third in bench/run (docs/PERFORMANCE.md). With GOGC or GOMEMLIMIT in
+the environment Go's own settings apply instead (GOGC=100 is Go's default;
+GOMEMLIMIT=40MiB caps the heap).
 
 Config keywords (gateway.conf, one per line, '#' comments, relative paths are
 relative to the config file):

@@ -122,8 +122,8 @@ func quiet(allocated uint64, elapsed time.Duration) bool {
 // allocation ran at MinRate or more until a QuietAfter in which it ran
 // below QuietRate, Go's default of 100 otherwise. When the traffic stops
 // it also releases memory. stop puts back the GOGC value from before
-// Start. With headroom 0, or GOGC or
-// GOMEMLIMIT in the environment, Start changes nothing and tuned is false.
+// Start. With headroom 0, or GOGC or GOMEMLIMIT in the environment, Start
+// changes nothing and tuned is false.
 //
 // It runs no goroutine of its own: the re-computation is a finalizer on an
 // object that each collection frees, re-armed each time until stop, and

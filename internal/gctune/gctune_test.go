@@ -237,12 +237,12 @@ func TestKeepsHeadroomWhileTrafficContinues(t *testing.T) {
 	// 16 MiB/s for 3.5 quiet checks: a collection every second or so, and
 	// three looks at the rate. The pieces keep up with the clock, so a
 	// late wake-up on a loaded machine does not lower the rate.
-	const rate = 16 << 20
+	const perSecond = 16 << 20
 	forced := forcedGCs()
 	cycles := gcCycles()
 	start := time.Now()
 	for allocated := 0; time.Since(start) < 3*QuietAfter+QuietAfter/2; {
-		for allocated < int(time.Since(start).Seconds()*rate) {
+		for allocated < int(time.Since(start).Seconds()*perSecond) {
 			sink = make([]byte, 32<<10)
 			allocated += 32 << 10
 		}
