@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -45,16 +46,21 @@ func (b *bench) repeat(ctx context.Context, r int) error {
 }
 
 // cpu reads both sides' CPU seconds; zero for direct.
-func (ep *endpoint) cpu() ([2]float64, error) {
+func (ep *endpoint) cpu() ([2]float64, error) { return ep.both(side.cpu) }
+
+// faults reads both sides' page faults; zero for direct.
+func (ep *endpoint) faults() ([2]float64, error) { return ep.both(side.faults) }
+
+func (ep *endpoint) both(read func(side) (float64, error)) ([2]float64, error) {
 	var out [2]float64
 	if ep.client == nil {
 		return out, nil
 	}
 	var err error
-	if out[0], err = ep.client.cpu(); err != nil {
+	if out[0], err = read(*ep.client); err != nil {
 		return out, err
 	}
-	out[1], err = ep.server.cpu()
+	out[1], err = read(*ep.server)
 	return out, err
 }
 
@@ -71,12 +77,14 @@ func (b *bench) bulk(ctx context.Context, r int, dir string) {
 		}
 		ep := b.eps[v]
 		before, err := ep.cpu()
+		f0, err1 := ep.faults()
 		var d time.Duration
-		if err == nil {
+		if err = firstErr(err, err1); err == nil {
 			d, err = transfer(ctx, ep, b.opt.bulk)
 		}
 		after, err2 := ep.cpu()
-		if err = firstErr(err, err2); err != nil {
+		f1, err3 := ep.faults()
+		if err = firstErr(err, err2, err3); err != nil {
 			b.fail(r, dir+" "+v, err)
 			continue
 		}
@@ -88,7 +96,9 @@ func (b *bench) bulk(ctx context.Context, r int, dir string) {
 			b.res.add(metric{dir + "-cpu-client", dir + " CPU client", "s/GiB", false}, v, cli)
 			b.res.add(metric{dir + "-cpu-server", dir + " CPU server", "s/GiB", false}, v, srv)
 			b.res.add(metric{dir + "-cpu-total", dir + " CPU client+server", "s/GiB", false}, v, cli+srv)
-			line += fmt.Sprintf("  CPU %.2f + %.2f s/GiB", cli, srv)
+			faults := (f1[0] - f0[0] + f1[1] - f0[1]) / gib
+			b.res.add(metric{dir + "-faults", dir + " page faults client+server", "/GiB", false}, v, faults)
+			line += fmt.Sprintf("  CPU %.2f + %.2f s/GiB  page faults %.0f + %.0f /GiB", cli, srv, (f1[0]-f0[0])/gib, (f1[1]-f0[1])/gib)
 		}
 		fmt.Fprintln(b.log, line)
 	}
@@ -133,6 +143,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // on each side.
 type newConnSample struct {
 	elapsed, clientCPU, serverCPU float64 // ms
+	clientFaults                  float64 // page faults, start to stop
 }
 
 var newConnVariants = []string{vOpenSSH, vForward, vProxy, vSSHGateway}
@@ -155,9 +166,10 @@ func (b *bench) newConns(ctx context.Context, r int) {
 		}
 	}
 	for _, v := range newConnVariants {
-		var el, cli, srv []float64
+		var el, cli, srv, flt []float64
 		for _, s := range got[v] {
 			el, cli, srv = append(el, s.elapsed), append(cli, s.clientCPU), append(srv, s.serverCPU)
+			flt = append(flt, s.clientFaults)
 		}
 		if len(el) == 0 {
 			continue
@@ -165,7 +177,9 @@ func (b *bench) newConns(ctx context.Context, r int) {
 		b.res.add(metric{"newconn", "new connection + first request", "ms", false}, v, median(el))
 		b.res.add(metric{"newconn-cpu-client", "new connection CPU client", "ms", false}, v, median(cli))
 		b.res.add(metric{"newconn-cpu-server", "new connection CPU server", "ms", false}, v, median(srv))
-		fmt.Fprintf(b.log, "  new conn %-16s %8.1f ms  CPU %.1f + %.1f ms\n", v, median(el), median(cli), median(srv))
+		b.res.add(metric{"newconn-faults-client", "new connection page faults client", "count", false}, v, median(flt))
+		fmt.Fprintf(b.log, "  new conn %-16s %8.1f ms  CPU %.1f + %.1f ms  client page faults %.0f\n",
+			v, median(el), median(cli), median(srv), median(flt))
 	}
 }
 
@@ -202,7 +216,11 @@ func (b *bench) newConn(ctx context.Context, v string) (newConnSample, error) {
 	}
 	st := p.cmd.ProcessState
 	cli := (st.UserTime() + st.SystemTime()).Seconds()
-	return newConnSample{elapsed: ms(elapsed), clientCPU: cli * 1000, serverCPU: (srv1 - srv0) * 1000}, nil
+	s := newConnSample{elapsed: ms(elapsed), clientCPU: cli * 1000, serverCPU: (srv1 - srv0) * 1000}
+	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+		s.clientFaults = float64(ru.Minflt)
+	}
+	return s, nil
 }
 
 func (b *bench) newConnArgs(v string, lport int) []string {

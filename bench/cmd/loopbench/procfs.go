@@ -19,6 +19,7 @@ const clockTicks = 100
 type procStat struct {
 	state                        byte // R, S, D, Z, ...
 	ppid                         int
+	minflt, cminflt              uint64 // page faults without I/O: own, reaped children's
 	utime, stime, cutime, cstime uint64
 }
 
@@ -32,7 +33,8 @@ func parseStat(b []byte) (procStat, error) {
 		return procStat{}, errStatFormat
 	}
 	f := strings.Fields(string(b[i+1:]))
-	// After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+	// After the name: state(0) ppid(1) ... minflt(7) cminflt(8) ...
+	// utime(11) stime(12) cutime(13) cstime(14).
 	if len(f) < 15 {
 		return procStat{}, errStatFormat
 	}
@@ -40,6 +42,13 @@ func parseStat(b []byte) (procStat, error) {
 	var err error
 	if s.ppid, err = strconv.Atoi(f[1]); err != nil {
 		return procStat{}, errStatFormat
+	}
+	for j, dst := range []*uint64{&s.minflt, &s.cminflt} {
+		v, err := strconv.ParseUint(f[7+j], 10, 64)
+		if err != nil {
+			return procStat{}, errStatFormat
+		}
+		*dst = v
 	}
 	for j, dst := range []*uint64{&s.utime, &s.stime, &s.cutime, &s.cstime} {
 		// cutime and cstime are signed in the kernel's format; they are
@@ -148,6 +157,24 @@ func (s side) cpu() (float64, error) {
 			continue // a child that just exited
 		}
 		sum += v
+	}
+	return sum, nil
+}
+
+// faults is the page faults the side has taken (minor ones: a page mapped
+// without I/O, which is what touching fresh memory costs), counted like
+// cpu: each live process's own and its reaped children's.
+func (s side) faults() (float64, error) {
+	var sum float64
+	for i, pid := range s.pids() {
+		st, err := readStat(pid)
+		if err != nil {
+			if i == 0 {
+				return 0, err
+			}
+			continue // a child that just exited
+		}
+		sum += float64(st.minflt + st.cminflt)
 	}
 	return sum, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -15,8 +16,8 @@ func TestParseStat(t *testing.T) {
 	}{
 		{
 			name: "plain",
-			line: "42 (sshd) S 7 42 42 0 -1 4194560 100 0 0 0 12 34 56 78 20 0 1 0 100 1000 200",
-			want: procStat{state: 'S', ppid: 7, utime: 12, stime: 34, cutime: 56, cstime: 78},
+			line: "42 (sshd) S 7 42 42 0 -1 4194560 100 5 0 0 12 34 56 78 20 0 1 0 100 1000 200",
+			want: procStat{state: 'S', ppid: 7, minflt: 100, cminflt: 5, utime: 12, stime: 34, cutime: 56, cstime: 78},
 		},
 		{
 			name: "name with spaces and parentheses",
@@ -26,6 +27,7 @@ func TestParseStat(t *testing.T) {
 		{name: "no parenthesis", line: "9 sshd R 1 9 9 0 -1 0 0 0 0 0 1 2 3 4", wantErr: true},
 		{name: "truncated", line: "9 (x) R 1 9 9 0 -1 0 0 0 0 0 1 2", wantErr: true},
 		{name: "negative child time", line: "9 (x) R 1 9 9 0 -1 0 0 0 0 0 1 2 -1 4", wantErr: true},
+		{name: "negative fault count", line: "9 (x) R 1 9 9 0 -1 0 -1 0 0 0 1 2 3 4", wantErr: true},
 		{name: "not a number", line: "9 (x) R one 9 9 0 -1 0 0 0 0 0 1 2 3 4", wantErr: true},
 		{name: "empty", line: "", wantErr: true},
 	}
@@ -94,6 +96,28 @@ func TestOwnProcess(t *testing.T) {
 	rss, err := s.rssKiB()
 	if err != nil || rss <= 0 {
 		t.Errorf("got rss %v, %v, want > 0", rss, err)
+	}
+
+	// Touching 256 fresh pages takes 256 page faults or more.
+	before, err := s.faults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pages = 256
+	mem, err := syscall.Mmap(-1, 0, pages*os.Getpagesize(), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(mem)
+	for i := 0; i < len(mem); i += os.Getpagesize() {
+		mem[i] = 1
+	}
+	after, err := s.faults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before < pages {
+		t.Errorf("page faults rose by %v after touching %d fresh pages, want at least %d", after-before, pages, pages)
 	}
 }
 
