@@ -146,37 +146,37 @@ func (s side) pids() []int {
 // cpu is the CPU seconds the side has used. Children that exited were
 // reaped by a process still in the tree, so their time is counted once,
 // in its cutime/cstime.
-func (s side) cpu() (float64, error) {
+func (s side) cpu() (float64, error) { return s.sum(procCPU) }
+
+// faults is the page faults the side has taken (minor ones: a page mapped
+// without I/O, which is what touching fresh memory costs), counted like
+// cpu: each live process's own and its reaped children's.
+func (s side) faults() (float64, error) { return s.sum(procFaults) }
+
+// sum adds read over the side's processes. A child that exits between
+// listing and reading is skipped (its parent counts it once reaped); the
+// side's own process must be readable.
+func (s side) sum(read func(pid int) (float64, error)) (float64, error) {
 	var sum float64
 	for i, pid := range s.pids() {
-		v, err := procCPU(pid)
+		v, err := read(pid)
 		if err != nil {
 			if i == 0 {
 				return 0, err
 			}
-			continue // a child that just exited
+			continue
 		}
 		sum += v
 	}
 	return sum, nil
 }
 
-// faults is the page faults the side has taken (minor ones: a page mapped
-// without I/O, which is what touching fresh memory costs), counted like
-// cpu: each live process's own and its reaped children's.
-func (s side) faults() (float64, error) {
-	var sum float64
-	for i, pid := range s.pids() {
-		st, err := readStat(pid)
-		if err != nil {
-			if i == 0 {
-				return 0, err
-			}
-			continue // a child that just exited
-		}
-		sum += float64(st.minflt + st.cminflt)
+func procFaults(pid int) (float64, error) {
+	st, err := readStat(pid)
+	if err != nil {
+		return 0, err
 	}
-	return sum, nil
+	return float64(st.minflt + st.cminflt), nil
 }
 
 // procCPU is the CPU seconds a process and its reaped children used. The
