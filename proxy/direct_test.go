@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -1042,53 +1041,4 @@ func TestDirectClosingUnreadBodyDoesNotWait(t *testing.T) {
 	if got := d.open.Load(); got != 0 {
 		t.Errorf("tunnels open: got %d, want 0", got)
 	}
-}
-
-// benchAPI is a loopback API answering every request with a small body.
-func benchAPI(b *testing.B) func(context.Context) (net.Conn, error) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, `{"code":0}`)
-	}))
-	b.Cleanup(up.Close)
-	addr := up.Listener.Addr().String()
-	return func(ctx context.Context) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", addr)
-	}
-}
-
-func benchRoundTrips(b *testing.B, tr http.RoundTripper) {
-	req := newAPIRequest(context.Background(), http.MethodGet, "/api/v4/brokers", "")
-	b.ReportAllocs()
-	for b.Loop() {
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("status: got %d, want 200", resp.StatusCode)
-		}
-	}
-}
-
-// BenchmarkDirectRoundTrip is one small GET through the proxy's transport.
-func BenchmarkDirectRoundTrip(b *testing.B) {
-	benchRoundTrips(b, newTestDirect(b, benchAPI(b), DefaultResponseHeaderTimeout))
-}
-
-// BenchmarkHTTPTransportRoundTrip is the same through an http.Transport
-// set up as newTransport but keeping its connections, for comparison.
-func BenchmarkHTTPTransportRoundTrip(b *testing.B) {
-	dial := benchAPI(b)
-	tr := &http.Transport{
-		DialContext:           func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
-		Protocols:             http1Only(),
-		ResponseHeaderTimeout: DefaultResponseHeaderTimeout,
-		DisableCompression:    true,
-		MaxIdleConnsPerHost:   32,
-	}
-	b.Cleanup(tr.CloseIdleConnections)
-	benchRoundTrips(b, tr)
 }
