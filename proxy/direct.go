@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -101,17 +102,15 @@ func (l *headerLimit) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// newDirectTransport takes cfg after withDefaults, which sets its
+// ResponseHeaderTimeout.
 func newDirectTransport(cfg Config) *directTransport {
 	fb := newTransport(cfg)
 	fb.MaxConnsPerHost = fallbackConns
-	timeout := cfg.ResponseHeaderTimeout
-	if timeout <= 0 {
-		timeout = DefaultResponseHeaderTimeout
-	}
 	return &directTransport{
 		dial:     cfg.Dial,
 		fallback: fb,
-		timeout:  timeout,
+		timeout:  cfg.ResponseHeaderTimeout,
 		slots:    make(chan struct{}, maxConnsPerHost),
 		handoff:  make(chan *directConn),
 	}
@@ -357,14 +356,9 @@ func (t *directTransport) put(dc *directConn) {
 // expire closes dc if it is still idle.
 func (t *directTransport) expire(dc *directConn) {
 	t.mu.Lock()
-	i := -1
-	for j, d := range t.idle {
-		if d == dc {
-			i = j
-		}
-	}
+	i := slices.Index(t.idle, dc)
 	if i >= 0 {
-		t.idle = append(t.idle[:i], t.idle[i+1:]...)
+		t.idle = slices.Delete(t.idle, i, i+1)
 	}
 	t.mu.Unlock()
 	if i >= 0 {
