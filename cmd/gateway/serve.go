@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -36,9 +37,9 @@ Signals:
                    every key (and closes their connections).
   SIGTERM, SIGINT  stop accepting, let open tunnels finish for DrainTimeout, then exit 0.
 
-Memory: while tunnels move bulk data (from when allocation reaches 64 MiB/s until
-it stays under 4 MiB/s for a second, when the memory is handed back) and the live
-heap is under 16 MiB, the Go heap may gather up to 16 MiB of garbage between
+Memory: while tunnels move bulk data (from when allocation reaches ` + strconv.Itoa(gctune.MinRate>>20) + ` MiB/s until
+it stays under ` + strconv.Itoa(gctune.QuietRate>>20) + ` MiB/s for ` + gctune.QuietAfter.String() + `, when the memory is handed back) and the live
+heap is under ` + strconv.Itoa(gctune.Headroom>>20) + ` MiB, the Go heap may gather up to ` + strconv.Itoa(gctune.Headroom>>20) + ` MiB of garbage between
 collections (x/crypto allocates a buffer per SSH packet); bulk throughput rises
 by about a third in bench/run (docs/PERFORMANCE.md). With GOGC or GOMEMLIMIT in
 the environment Go's own settings apply instead (GOGC=100 is Go's default;

@@ -148,15 +148,15 @@ func Start(headroom uint64) (stop func(), tuned bool) {
 }
 
 type tuner struct {
-	headroom uint64
-	mu       sync.Mutex // guards the fields below and orders stop after an adjustment
-	sample   []metrics.Sample
-	before   int
-	stopped  bool
-	allocs   uint64      // cumulative bytes allocated at the previous collection
-	at       time.Time   // when the tuner saw the previous collection
-	quiet    *time.Timer // the pending quiet check; nil when none, which is when the headroom is off
-	quietAt  uint64      // cumulative bytes allocated when it was armed
+	headroom   uint64
+	mu         sync.Mutex // guards the fields below and orders stop after an adjustment
+	sample     []metrics.Sample
+	before     int
+	stopped    bool
+	allocs     uint64      // cumulative bytes allocated at the previous collection
+	at         time.Time   // when the tuner saw the previous collection
+	quietCheck *time.Timer // the pending quiet check; nil when none, which is when the headroom is off
+	quietAt    uint64      // cumulative bytes allocated when it was armed
 }
 
 // sentinel is garbage from the moment it is made; its finalizer runs once
@@ -177,12 +177,12 @@ func (t *tuner) collected() {
 	now := time.Now()
 	allocated, elapsed := allocs-t.allocs, now.Sub(t.at)
 	t.allocs, t.at = allocs, now
-	if busy(allocated, elapsed) && t.quiet == nil {
+	if busy(allocated, elapsed) && t.quietCheck == nil {
 		t.quietAt = allocs
-		t.quiet = time.AfterFunc(QuietAfter, t.checkQuiet)
+		t.quietCheck = time.AfterFunc(QuietAfter, t.checkQuiet)
 	}
 	percent := 100
-	if t.quiet != nil {
+	if t.quietCheck != nil {
 		percent = Percent(base, t.headroom)
 	}
 	debug.SetGCPercent(percent)
@@ -201,11 +201,11 @@ func (t *tuner) checkQuiet() {
 	_, allocs := t.read()
 	if !quiet(allocs-t.quietAt, QuietAfter) {
 		t.quietAt = allocs
-		t.quiet.Reset(QuietAfter)
+		t.quietCheck.Reset(QuietAfter)
 		t.mu.Unlock()
 		return
 	}
-	t.quiet = nil
+	t.quietCheck = nil
 	debug.SetGCPercent(100)
 	t.mu.Unlock()
 	debug.FreeOSMemory() // outside mu: the collection's finalizer takes it
@@ -234,8 +234,8 @@ func (t *tuner) stop() {
 		return
 	}
 	t.stopped = true
-	if t.quiet != nil {
-		t.quiet.Stop()
+	if t.quietCheck != nil {
+		t.quietCheck.Stop()
 	}
 	debug.SetGCPercent(t.before)
 }
