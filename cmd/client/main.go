@@ -8,35 +8,25 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	// One P unless GOMAXPROCS is set: the client serves one SSH connection,
+	// which x/crypto reads and decrypts on one goroutine and hands to the
+	// tunnels' copies; with more than one P each hand-off wakes another
+	// thread (docs/PERFORMANCE.md, changes 12 and 13).
+	_ "github.com/loopgate/loopgate/internal/oneproc"
 	"github.com/loopgate/loopgate/internal/version"
 )
 
 func main() {
-	oneProc()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRoot().ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "client:", err)
 		os.Exit(exitCode(err))
-	}
-}
-
-// oneProc runs the client's Go code on one thread at a time unless the
-// environment sets GOMAXPROCS. The client's work is one SSH connection,
-// which x/crypto reads and decrypts on one goroutine and hands to the
-// tunnels' copies; with more than one P each hand-off wakes another thread.
-// Measured on 2 cores (docs/PERFORMANCE.md, change 12), one P moved bulk
-// data faster with a quarter less CPU, answered single requests sooner, and
-// lost throughput only for the proxy under 32 concurrent requests.
-func oneProc() {
-	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
-		runtime.GOMAXPROCS(1)
 	}
 }
 
