@@ -1,37 +1,44 @@
 package dest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
 // local is what the % tokens and ~ know about the machine we run on.
 type local struct {
-	home     string // %d and ~
-	user     string // %u, and the default remote user
-	uid      string // %i
-	hostname string // %l; %L is its first label
+	home     string        // %d and ~
+	user     func() string // %u, and the default remote user; "" when unknown
+	uid      string        // %i
+	hostname string        // %l; %L is its first label
 }
 
-// newLocal fills in what o leaves unset from the running process.
+// errNoLocalUser is returned when the local user name is needed (no user in
+// DEST or User, or a %u) and cannot be found.
+var errNoLocalUser = errors.New("cannot tell the local user name; give user@ in the destination or User in ssh config")
+
+// newLocal fills in what o leaves unset from the running process. The
+// local user name is looked up on first use only: with cgo that asks NSS
+// (about 0.5 ms), and most destinations name their user.
 func newLocal(o Overrides) (*local, error) {
-	l := &local{home: o.Home, user: o.LocalUser, uid: strconv.Itoa(os.Getuid())}
+	l := &local{home: o.Home, uid: strconv.Itoa(os.Getuid())}
+	if o.LocalUser != "" {
+		l.user = func() string { return o.LocalUser }
+	} else {
+		l.user = sync.OnceValue(currentUser)
+	}
 	if l.home == "" {
 		h, err := os.UserHomeDir()
 		if err != nil {
 			return nil, fmt.Errorf("find home directory: %w", err)
 		}
 		l.home = h
-	}
-	if l.user == "" {
-		l.user = currentUser()
-	}
-	if l.user == "" {
-		return nil, fmt.Errorf("cannot tell the local user name; give user@ in the destination or User in ssh config")
 	}
 	l.hostname, _ = os.Hostname()
 	return l, nil
@@ -47,31 +54,54 @@ func currentUser() string {
 	return os.Getenv("USERNAME")
 }
 
+// tokens gives the value of the % token x, or an error for one it does not
+// know or cannot fill in.
+type tokens func(x byte) (string, error)
+
 // pathTokens are the % tokens OpenSSH expands in IdentityFile and
 // UserKnownHostsFile, for d.
-func (l *local) pathTokens(d *Destination) map[byte]string {
-	k := d.HostKeyAlias
-	if k == "" {
-		k = d.Alias
-	}
-	short, _, _ := strings.Cut(l.hostname, ".")
-	return map[byte]string{
-		'd': l.home,
-		'h': d.HostName,
-		'i': l.uid,
-		'k': k,
-		'l': l.hostname,
-		'L': short,
-		'n': d.Alias,
-		'p': strconv.Itoa(d.Port),
-		'r': d.User,
-		'u': l.user,
+func (l *local) pathTokens(d *Destination) tokens {
+	return func(x byte) (string, error) {
+		switch x {
+		case 'd':
+			return l.home, nil
+		case 'h':
+			return d.HostName, nil
+		case 'i':
+			return l.uid, nil
+		case 'k':
+			if d.HostKeyAlias != "" {
+				return d.HostKeyAlias, nil
+			}
+			return d.Alias, nil
+		case 'l':
+			return l.hostname, nil
+		case 'L':
+			short, _, _ := strings.Cut(l.hostname, ".")
+			return short, nil
+		case 'n':
+			return d.Alias, nil
+		case 'p':
+			return strconv.Itoa(d.Port), nil
+		case 'r':
+			return d.User, nil
+		case 'u':
+			if u := l.user(); u != "" {
+				return u, nil
+			}
+			return "", errNoLocalUser
+		}
+		return "", errUnknownToken
 	}
 }
 
+// errUnknownToken is what a tokens func returns for a token it does not
+// know; expandTokens names the token.
+var errUnknownToken = errors.New("unknown token")
+
 // expandPath expands a leading ~ and then the % tokens, in that order, as
 // OpenSSH does.
-func (l *local) expandPath(path string, tokens map[byte]string) (string, error) {
+func (l *local) expandPath(path string, tokens tokens) (string, error) {
 	p, err := expandTilde(path, l.home)
 	if err != nil {
 		return "", err
@@ -94,9 +124,9 @@ func expandTilde(path, home string) (string, error) {
 	return strings.TrimRight(home, "/"+string(os.PathSeparator)) + rest, nil
 }
 
-// expandTokens replaces %x with tokens[x] and %% with %. An unknown token or
+// expandTokens replaces %x with tokens(x) and %% with %. An unknown token or
 // a lone % at the end is an error, as in OpenSSH.
-func expandTokens(s string, tokens map[byte]string) (string, error) {
+func expandTokens(s string, tokens tokens) (string, error) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		if s[i] != '%' {
@@ -111,10 +141,13 @@ func expandTokens(s string, tokens map[byte]string) (string, error) {
 			b.WriteByte('%')
 			continue
 		}
-		v, ok := tokens[s[i]]
-		if !ok {
+		v, err := tokens(s[i])
+		if errors.Is(err, errUnknownToken) {
 			r, _ := utf8.DecodeRuneInString(s[i:])
 			return "", fmt.Errorf("unknown token %%%c", r)
+		}
+		if err != nil {
+			return "", fmt.Errorf("%%%c: %w", s[i], err)
 		}
 		b.WriteString(v)
 	}

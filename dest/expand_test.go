@@ -1,13 +1,14 @@
 package dest
 
 import (
+	"errors"
 	"path/filepath"
 	"runtime"
 	"testing"
 )
 
 func TestExpandPath(t *testing.T) {
-	l := &local{home: "/home/op", user: "op", uid: "1000", hostname: "laptop.example.com"}
+	l := &local{home: "/home/op", user: func() string { return "op" }, uid: "1000", hostname: "laptop.example.com"}
 	d := &Destination{Alias: "Dev", User: "alice", HostName: "dev.example.com", Port: 2222}
 	tests := []struct {
 		name string
@@ -64,5 +65,34 @@ func TestResolveProcessDefaults(t *testing.T) {
 	}
 	if d.User == "" || d.User != currentUser() {
 		t.Fatalf("got User %q, want the current user %q", d.User, currentUser())
+	}
+}
+
+// TestLocalUserOnDemand checks that the local user name (an NSS lookup with
+// cgo) is asked for only when needed, and that a missing one is an error
+// there and only there.
+func TestLocalUserOnDemand(t *testing.T) {
+	asked := 0
+	l := &local{home: "/home/op", uid: "1000", user: func() string { asked++; return "" }}
+	r := &resolver{cfg: &sshConfig{}, local: l}
+	d, err := r.resolve(hop{user: "alice", host: "dev"}, &Overrides{}, nil)
+	if err != nil || d.User != "alice" {
+		t.Fatalf("resolve alice@dev: %+v, %v", d, err)
+	}
+	if asked != 0 {
+		t.Fatalf("local user looked up %d times for alice@dev, want 0", asked)
+	}
+	if _, err := r.resolve(hop{host: "dev"}, &Overrides{}, nil); !errors.Is(err, errNoLocalUser) {
+		t.Fatalf("resolve dev with no local user: got %v, want %v", err, errNoLocalUser)
+	}
+	if _, err := l.expandPath("~/.ssh/%u", l.pathTokens(d)); !errors.Is(err, errNoLocalUser) {
+		t.Fatalf("expand %%u with no local user: got %v, want %v", err, errNoLocalUser)
+	}
+	if asked != 2 {
+		t.Fatalf("local user looked up %d times, want 2 (once per need here; newLocal caches the lookup with sync.OnceValue)", asked)
+	}
+	l.user = func() string { return "op" }
+	if d, err := r.resolve(hop{host: "dev"}, &Overrides{}, nil); err != nil || d.User != "op" {
+		t.Fatalf("resolve dev: %+v, %v; want the local user op", d, err)
 	}
 }

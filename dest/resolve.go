@@ -74,7 +74,13 @@ func hostName(c hostConfig, h hop) (string, error) {
 	}
 	name := h.host
 	if v != "" {
-		if name, err = expandTokens(v, map[byte]string{'h': h.host}); err != nil {
+		onlyH := func(x byte) (string, error) {
+			if x == 'h' {
+				return h.host, nil
+			}
+			return "", errUnknownToken
+		}
+		if name, err = expandTokens(v, onlyH); err != nil {
 			return "", c.errorf("HostName %q: %w", v, err)
 		}
 	}
@@ -123,8 +129,14 @@ func (r *resolver) user(c hostConfig, h hop) (string, error) {
 		return h.user, nil
 	}
 	v, err := c.get("User")
-	if err != nil || v == "" {
-		return r.local.user, err
+	if err != nil {
+		return "", err
+	}
+	if v == "" {
+		if u := r.local.user(); u != "" {
+			return u, nil
+		}
+		return "", errNoLocalUser
 	}
 	if err := validUser(v); err != nil {
 		return "", c.errorf("User: %w", err)
