@@ -91,9 +91,10 @@ const QuietRate = MinRate / 16
 // QuietAfter is how often, once bulk data has been moving, the tuner looks
 // whether it has stopped (allocation below QuietRate over the last
 // QuietAfter). When it has, the tuner goes back to Go's default and hands
-// freed memory back to the kernel with debug.FreeOSMemory: a collection,
-// which also shrinks the goroutine stacks the transfer grew, then every
-// free page released.
+// freed memory back to the kernel: two collections (the first moves what
+// sync.Pools hold to their victim caches, the second frees it), which also
+// shrink the goroutine stacks the transfer grew, then with
+// debug.FreeOSMemory every free page released.
 const QuietAfter = time.Second
 
 // rate is allocated bytes per second over elapsed, or 0 for an empty or
@@ -208,7 +209,16 @@ func (t *tuner) checkQuiet() {
 	t.quietCheck = nil
 	debug.SetGCPercent(100)
 	t.mu.Unlock()
-	debug.FreeOSMemory() // outside mu: the collection's finalizer takes it
+	release() // outside mu: each collection's finalizer takes it
+}
+
+// release frees what the program no longer uses and hands the free pages
+// back to the kernel. Two collections: a sync.Pool keeps what one finds in
+// it until the next, and the tunnels' copy buffers (up to 128 KiB each)
+// wait in pools.
+func release() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // read samples what the runtime scales by GOGC (the live heap plus the
