@@ -144,7 +144,7 @@ func splice(ch, up halfCloser) (in, out int64) {
 	done := make(chan struct{})
 	go func() { // ends when ch reaches EOF or is closed
 		defer close(done)
-		in, _ = copyAdaptive(up, ch, largeBuf)
+		in, _ = copyAdaptive(up, ch, channelReadBuf)
 		up.CloseWrite()
 	}()
 	out, _ = copyAdaptive(ch, up, maxChannelData)
