@@ -236,8 +236,15 @@ func (h *Handler) reverseProxy() *httputil.ReverseProxy {
 	}
 }
 
-// copyBuffers lends ReverseProxy its 32 KiB response copy buffers; without
-// a pool it allocates (and zeroes) one for every response.
+// copyBuffers lends ReverseProxy its response copy buffers; without a pool
+// it allocates (and zeroes) one for every response. They are 128 KiB, not
+// ReverseProxy's 32 KiB: it reads a response body from the tunnel's SSH
+// channel a buffer at a time, and x/crypto grants the gateway more window
+// on every read while more than 96 KiB waits, so larger reads mean fewer
+// window adjustments (see tunnel's channelReadBuf). Measured, 512 MiB
+// through the proxy, three interleaved pairs: 253-362 → 326-389 MB/s,
+// client + gateway CPU 4.20-6.16 → 3.90-4.54 s/GiB, write system calls
+// 125k → 84k per GiB; small requests at 1 and 32 connections unchanged.
 var copyBuffers = &bufferPool{}
 
 type bufferPool struct{ p sync.Pool }
@@ -246,8 +253,10 @@ func (b *bufferPool) Get() []byte {
 	if v, ok := b.p.Get().(*[]byte); ok {
 		return *v
 	}
-	return make([]byte, 32<<10)
+	return make([]byte, copyBufferSize)
 }
+
+const copyBufferSize = 128 << 10
 
 func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
