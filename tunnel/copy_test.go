@@ -98,13 +98,13 @@ func (r *recordingReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// TestCopyAdaptiveBufferChoice: the large buffer (limit bytes) is borrowed
-// once the small one fills and given back when a read finds less than half
-// a packet's worth ready, so a tunnel that goes quiet after a response
-// waits with the small one.
+// TestCopyAdaptiveBufferChoice: the packet-sized buffer (limit bytes, at
+// most largeBuf) is borrowed once the small one fills and given back when a
+// read finds less than half a packet's worth ready, so a tunnel that goes
+// quiet after a response waits with the small one.
 func TestCopyAdaptiveBufferChoice(t *testing.T) {
-	for _, limit := range []int{largeBuf, maxChannelData, channelReadBuf} {
-		slow := min(limit, largeBuf) / 2
+	for _, limit := range []int{largeBuf, maxChannelData} {
+		slow := limit / 2
 		r := &recordingReader{sizes: []int{smallBuf, limit, slow, slow - 1, 10}}
 		if _, err := copyAdaptive(io.Discard, r, limit); err != nil {
 			t.Fatal(err)
@@ -113,6 +113,21 @@ func TestCopyAdaptiveBufferChoice(t *testing.T) {
 		if fmt.Sprint(r.offered) != fmt.Sprint(want) {
 			t.Errorf("limit %d: buffers offered: got %v, want %v", limit, r.offered, want)
 		}
+	}
+}
+
+// TestCopyAdaptiveWideReads: with limit channelReadBuf, a full packet-sized
+// read moves the copy up to the wide buffer, which it keeps while reads
+// fill it; a read that leaves it part empty has drained the source, and
+// the copy waits with the small buffer again.
+func TestCopyAdaptiveWideReads(t *testing.T) {
+	r := &recordingReader{sizes: []int{smallBuf, largeBuf, channelReadBuf, channelReadBuf, 40 << 10, smallBuf, largeBuf, 20 << 10, 10}}
+	if _, err := copyAdaptive(io.Discard, r, channelReadBuf); err != nil {
+		t.Fatal(err)
+	}
+	want := []int{smallBuf, largeBuf, channelReadBuf, channelReadBuf, channelReadBuf, smallBuf, largeBuf, channelReadBuf, smallBuf, smallBuf}
+	if fmt.Sprint(r.offered) != fmt.Sprint(want) {
+		t.Errorf("buffers offered: got %v, want %v", r.offered, want)
 	}
 }
 
