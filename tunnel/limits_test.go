@@ -248,10 +248,15 @@ func TestLoginCapsRefuseAfterAuth(t *testing.T) {
 		entry(alice, "alice", keys.Options{}), entry(bob, "bob", keys.Options{}), entry(carol, "carol", keys.Options{}),
 	}, withLimits(limits.Limits{MaxConnectionsPerKey: 2, MaxConnections: 3}))
 	a1, a2 := tg.mustDial(t, alice), tg.mustDial(t, alice)
+	// The client's handshake can end before the gateway counts the login;
+	// without waiting, the third login could be counted before the second
+	// and the second refused instead.
+	waitUntil(t, "two logins accepted", func() bool { return tg.log.count("auth accepted") >= 2 })
 
 	wantRefusedAfterAuth(t, tg, alice)
 	tg.log.waitFor(t, "connection refused", "too many connections for this key (MaxConnectionsPerKey): 2 open")
 	b := tg.mustDial(t, bob)
+	waitUntil(t, "bob's login accepted", func() bool { return tg.log.count("auth accepted") >= 3 })
 	wantRefusedAfterAuth(t, tg, carol)
 	tg.log.waitFor(t, "too many connections (MaxConnections)")
 	waitUntil(t, "three logins accepted", func() bool { return tg.log.count("auth accepted") >= 3 })
