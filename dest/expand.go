@@ -19,9 +19,9 @@ type local struct {
 	hostname string        // %l; %L is its first label
 }
 
-// errNoLocalUser is returned when the local user name is needed (no user in
-// DEST or User, or a %u) and cannot be found.
-var errNoLocalUser = errors.New("cannot tell the local user name; give user@ in the destination or User in ssh config")
+// errNoLocalUser is returned when the local user name is needed and cannot
+// be found: as the remote user (no user in DEST or User), or for a %u.
+var errNoLocalUser = errors.New("cannot tell the local user name (set USER)")
 
 // newLocal fills in what o leaves unset from the running process. The
 // local user name is looked up on first use only: with cgo that asks NSS
@@ -31,7 +31,7 @@ func newLocal(o Overrides) (*local, error) {
 	if o.LocalUser != "" {
 		l.user = func() string { return o.LocalUser }
 	} else {
-		l.user = sync.OnceValue(currentUser)
+		l.user = sync.OnceValue(lookupUser)
 	}
 	if l.home == "" {
 		h, err := os.UserHomeDir()
@@ -43,6 +43,10 @@ func newLocal(o Overrides) (*local, error) {
 	l.hostname, _ = os.Hostname()
 	return l, nil
 }
+
+// lookupUser finds the local user name; a variable so that tests can see
+// when it is called.
+var lookupUser = currentUser
 
 func currentUser() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -46,7 +47,7 @@ func TestExpandPath(t *testing.T) {
 }
 
 func TestExpandKeyAlias(t *testing.T) {
-	l := &local{home: "/h"}
+	l := &local{home: "/h", user: func() string { return "op" }}
 	d := &Destination{Alias: "dev", HostKeyAlias: "box"}
 	if got, _ := l.expandPath("%k", l.pathTokens(d)); got != "box" {
 		t.Fatalf("%%k with HostKeyAlias: got %q, want box", got)
@@ -69,30 +70,41 @@ func TestResolveProcessDefaults(t *testing.T) {
 }
 
 // TestLocalUserOnDemand checks that the local user name (an NSS lookup with
-// cgo) is asked for only when needed, and that a missing one is an error
-// there and only there.
+// cgo) is asked for only when needed, at most once, and that a missing one
+// is an error there and only there.
 func TestLocalUserOnDemand(t *testing.T) {
-	asked := 0
-	l := &local{home: "/home/op", uid: "1000", user: func() string { asked++; return "" }}
-	r := &resolver{cfg: &sshConfig{}, local: l}
-	d, err := r.resolve(hop{user: "alice", host: "dev"}, &Overrides{}, nil)
+	asked, name := 0, ""
+	was := lookupUser
+	lookupUser = func() string { asked++; return name }
+	t.Cleanup(func() { lookupUser = was })
+
+	o := Overrides{Home: t.TempDir(), ConfigFile: "none"}
+	d, err := Resolve("alice@dev", o)
 	if err != nil || d.User != "alice" {
-		t.Fatalf("resolve alice@dev: %+v, %v", d, err)
+		t.Fatalf("Resolve alice@dev: %+v, %v", d, err)
 	}
 	if asked != 0 {
 		t.Fatalf("local user looked up %d times for alice@dev, want 0", asked)
 	}
-	if _, err := r.resolve(hop{host: "dev"}, &Overrides{}, nil); !errors.Is(err, errNoLocalUser) {
-		t.Fatalf("resolve dev with no local user: got %v, want %v", err, errNoLocalUser)
+	_, err = Resolve("dev", o)
+	if !errors.Is(err, errNoLocalUser) || !strings.Contains(err.Error(), `host "dev"`) {
+		t.Fatalf("Resolve dev with no local user: got %v, want %v naming the host", err, errNoLocalUser)
 	}
-	if _, err := l.expandPath("~/.ssh/%u", l.pathTokens(d)); !errors.Is(err, errNoLocalUser) {
-		t.Fatalf("expand %%u with no local user: got %v, want %v", err, errNoLocalUser)
+	l, err := newLocal(o)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if asked != 2 {
-		t.Fatalf("local user looked up %d times, want 2 (once per need here; newLocal caches the lookup with sync.OnceValue)", asked)
+	asked = 0
+	for range 2 {
+		if _, err := l.expandPath("~/.ssh/%u", l.pathTokens(d)); !errors.Is(err, errNoLocalUser) {
+			t.Fatalf("expand %%u with no local user: got %v, want %v", err, errNoLocalUser)
+		}
 	}
-	l.user = func() string { return "op" }
-	if d, err := r.resolve(hop{host: "dev"}, &Overrides{}, nil); err != nil || d.User != "op" {
-		t.Fatalf("resolve dev: %+v, %v; want the local user op", d, err)
+	if asked != 1 {
+		t.Fatalf("local user looked up %d times for two %%u, want 1", asked)
+	}
+	name = "op"
+	if d, err := Resolve("dev", o); err != nil || d.User != "op" {
+		t.Fatalf("Resolve dev: %+v, %v; want the local user op", d, err)
 	}
 }

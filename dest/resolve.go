@@ -136,7 +136,7 @@ func (r *resolver) user(c hostConfig, h hop) (string, error) {
 		if u := r.local.user(); u != "" {
 			return u, nil
 		}
-		return "", errNoLocalUser
+		return "", c.errorf("no user in the destination or User, and %w", errNoLocalUser)
 	}
 	if err := validUser(v); err != nil {
 		return "", c.errorf("User: %w", err)
