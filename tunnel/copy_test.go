@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // chunkReader returns data in reads of the given sizes, cycling.
@@ -45,6 +46,8 @@ func TestCopyAdaptiveKeepsEveryByte(t *testing.T) {
 		{"bursts then trickle", []int{smallBuf, largeBuf, largeBuf, 10, smallBuf - 1, smallBuf, 5}, largeBuf},
 		{"bursts then trickle into a channel", []int{smallBuf, largeBuf, largeBuf, 10, smallBuf - 1, smallBuf, 5}, maxChannelData},
 		{"exact small", []int{smallBuf}, largeBuf},
+		{"bulk out of a channel", []int{1 << 20}, channelReadBuf},
+		{"bursts then trickle out of a channel", []int{smallBuf, largeBuf, channelReadBuf, 40 << 10, largeBuf, 20 << 10, 10, smallBuf - 1, smallBuf, 5}, channelReadBuf},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,12 +183,15 @@ func TestSpliceWritesChannelSizedChunks(t *testing.T) {
 	chLocal, chPeer := tcpPair(t) // chLocal stands for the SSH channel
 	upLocal, upPeer := tcpPair(t) // upLocal for the service connection
 	ch, up := &writeSizes{TCPConn: chLocal}, &writeSizes{TCPConn: upLocal}
-	done := make(chan struct{})
-	go func() { defer close(done); splice(ch, up) }()
 	data := make([]byte, 4<<20)
 	for _, from := range []*net.TCPConn{chPeer, upPeer} {
 		go func() { from.Write(data); from.CloseWrite() }()
 	}
+	// Let the socket buffers fill first, so that the copy out of the
+	// channel side finds more than a packet waiting and reads wide.
+	time.Sleep(50 * time.Millisecond)
+	done := make(chan struct{})
+	go func() { defer close(done); splice(ch, up) }()
 	for _, to := range []*net.TCPConn{chPeer, upPeer} {
 		if n, err := io.Copy(io.Discard, to); err != nil || n != int64(len(data)) {
 			t.Fatalf("copied %d, %v; want %d bytes", n, err, len(data))
