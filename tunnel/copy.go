@@ -62,6 +62,28 @@ var (
 // for two packets instead of two; such a link is slow, so it is little
 // CPU.
 func copyAdaptive(dst io.Writer, src io.Reader, limit int) (int64, error) {
+	return copyTiered(dst, src, limit, false)
+}
+
+// splitTailMin is the smallest short read that copyIntoChannel sends as two
+// packets.
+const splitTailMin = 4 << 10
+
+// copyIntoChannel is copyAdaptive into an SSH channel, reading at most
+// maxChannelData at a time, with one difference: a read of splitTailMin
+// or more that finds the source drained (it returns less than the buffer)
+// is sent as two packets, all but its last byte and then that byte. The
+// receiving x/crypto keeps the last packet a channel received until the
+// next arrives (its buffer keeps an empty slice of it), so a tunnel idle
+// after a transfer then holds a few bytes there instead of up to 32 KiB.
+// Measured, 1,000 connections idle after 1 MiB each: the client's RSS per
+// connection 41.9 → 23.6 KiB (docs/PERFORMANCE.md, change 16). Responses
+// under splitTailMin, such as an admin API's small JSON, are not split.
+func copyIntoChannel(ch io.Writer, src io.Reader) (int64, error) {
+	return copyTiered(ch, src, maxChannelData, true)
+}
+
+func copyTiered(dst io.Writer, src io.Reader, limit int, splitTail bool) (int64, error) {
 	limit = min(limit, channelReadBuf)
 	packet := min(limit, largeBuf)
 	slow := packet / 2
@@ -87,13 +109,21 @@ func copyAdaptive(dst io.Writer, src io.Reader, limit int) (int64, error) {
 			buf = (*held)[:limit]
 		}
 		n, rerr := src.Read(buf)
-		if n > 0 {
-			w, werr := dst.Write(buf[:n])
+		drained := tier > 0 && n < len(buf)
+		parts := [2][]byte{buf[:n], nil}
+		if splitTail && drained && n >= splitTailMin {
+			parts = [2][]byte{buf[: n-1 : n-1], buf[n-1 : n]}
+		}
+		for _, p := range parts {
+			if len(p) == 0 {
+				continue
+			}
+			w, werr := dst.Write(p)
 			written += int64(w)
 			if werr != nil {
 				return written, werr
 			}
-			if w != n {
+			if w != len(p) {
 				return written, io.ErrShortWrite
 			}
 		}
@@ -102,7 +132,7 @@ func copyAdaptive(dst io.Writer, src io.Reader, limit int) (int64, error) {
 			return written, nil
 		case rerr != nil:
 			return written, rerr
-		case tier > 0 && n < slow, tier == 2 && n < len(buf):
+		case tier > 0 && n < slow, tier == 2 && drained, splitTail && drained:
 			setTier(0)
 		case tier == 0 && n == len(buf):
 			setTier(1)

@@ -134,6 +134,44 @@ func TestCopyAdaptiveWideReads(t *testing.T) {
 	}
 }
 
+// writeLog records the size of every write.
+type writeLog struct{ sizes []int }
+
+func (w *writeLog) Write(p []byte) (int, error) {
+	w.sizes = append(w.sizes, len(p))
+	return len(p), nil
+}
+
+// TestCopyIntoChannelSplitsDrainedTail: a read of splitTailMin or more that
+// finds the source drained goes out as all but its last byte and then that
+// byte, so the receiver's last packet is tiny; full reads and small
+// answers go out whole; every byte arrives in order.
+func TestCopyIntoChannelSplitsDrainedTail(t *testing.T) {
+	r := &recordingReader{sizes: []int{smallBuf, maxChannelData, 10000, smallBuf, splitTailMin - 1, 10}}
+	var w writeLog
+	if _, err := copyIntoChannel(&w, r); err != nil {
+		t.Fatal(err)
+	}
+	wantWrites := []int{smallBuf, maxChannelData, 9999, 1, smallBuf, splitTailMin - 1, 10}
+	if fmt.Sprint(w.sizes) != fmt.Sprint(wantWrites) {
+		t.Errorf("writes: got %v, want %v", w.sizes, wantWrites)
+	}
+	// After the split the copy waits with the small buffer again.
+	wantOffered := []int{smallBuf, maxChannelData, maxChannelData, smallBuf, maxChannelData, smallBuf, smallBuf}
+	if fmt.Sprint(r.offered) != fmt.Sprint(wantOffered) {
+		t.Errorf("buffers offered: got %v, want %v", r.offered, wantOffered)
+	}
+
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	var out bytes.Buffer
+	sizes := []int{smallBuf, maxChannelData, 10000, 5, smallBuf, 20000, 7000, splitTailMin}
+	n, err := copyIntoChannel(&out, &chunkReader{data: data, sizes: sizes})
+	if err != nil || n != int64(len(data)) || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("got n=%d err=%v equal=%v, want %d bytes intact", n, err, bytes.Equal(out.Bytes(), data), len(data))
+	}
+}
+
 // TestChannelDataFitsASmallAllocation: a full packet from our copy into a
 // channel, as x/crypto's receiver copies it (type, channel id, length and
 // data), costs the 32 KiB of Go's largest small size class, not the 40 KiB

@@ -147,7 +147,7 @@ func splice(ch, up halfCloser) (in, out int64) {
 		in, _ = copyAdaptive(up, ch, channelReadBuf)
 		up.CloseWrite()
 	}()
-	out, _ = copyAdaptive(ch, up, maxChannelData)
+	out, _ = copyIntoChannel(ch, up)
 	ch.CloseWrite()
 	<-done
 	return in, out
