@@ -282,8 +282,6 @@ func tryGet(ctx context.Context, addr, path string) (bool, error) {
 	return status == http.StatusOK, err
 }
 
-// firstResponse polls addr until a GET of path answers 200, p exits, or
-// the deadline passes.
 // pollPause waits about firstPoll between tries for a first response.
 // time.Sleep waits at least about a millisecond whatever it is asked (the
 // runtime's poller sleeps in whole milliseconds: 1.25 ms measured here for
@@ -295,6 +293,8 @@ func pollPause() {
 	syscall.Nanosleep(&ts, nil) // an early wake (EINTR) only polls sooner
 }
 
+// firstResponse polls addr until a GET of path answers 200, p exits, or
+// the deadline passes.
 func firstResponse(ctx context.Context, p *proc, addr, path string, deadline time.Time) error {
 	var last error
 	for time.Now().Before(deadline) {

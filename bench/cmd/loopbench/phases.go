@@ -96,9 +96,9 @@ func (b *bench) bulk(ctx context.Context, r int, dir string) {
 			b.res.add(metric{dir + "-cpu-client", dir + " CPU client", "s/GiB", false}, v, cli)
 			b.res.add(metric{dir + "-cpu-server", dir + " CPU server", "s/GiB", false}, v, srv)
 			b.res.add(metric{dir + "-cpu-total", dir + " CPU client+server", "s/GiB", false}, v, cli+srv)
-			faults := (f1[0] - f0[0] + f1[1] - f0[1]) / gib
-			b.res.add(metric{dir + "-faults", dir + " page faults client+server", "/GiB", false}, v, faults)
-			line += fmt.Sprintf("  CPU %.2f + %.2f s/GiB  page faults %.0f + %.0f /GiB", cli, srv, (f1[0]-f0[0])/gib, (f1[1]-f0[1])/gib)
+			cliF, srvF := (f1[0]-f0[0])/gib, (f1[1]-f0[1])/gib
+			b.res.add(metric{dir + "-faults", dir + " page faults client+server", "/GiB", false}, v, cliF+srvF)
+			line += fmt.Sprintf("  CPU %.2f + %.2f s/GiB  page faults %.0f + %.0f /GiB", cli, srv, cliF, srvF)
 		}
 		fmt.Fprintln(b.log, line)
 	}
