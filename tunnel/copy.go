@@ -57,10 +57,10 @@ var (
 // idle after a transfer so holds a packet's worth only if the transfer
 // ended in a steady tier 1 flow (measured, 1,000 connections after 1 MiB
 // each: the client's RSS per connection 55 → 42.5 KiB). The price: a
-// source that sends full 32 KiB packets (OpenSSH does) more slowly than
-// the copy runs makes it cycle through the three tiers, about four reads
-// for two packets instead of two; such a link is slow, so it is little
-// CPU.
+// peer whose packets carry a full 32 KiB (ours carry maxChannelData) and
+// that sends more slowly than the copy runs makes it cycle through the
+// three tiers, about four reads for two packets instead of two; such a
+// link is slow, so it is little CPU.
 func copyAdaptive(dst io.Writer, src io.Reader, limit int) (int64, error) {
 	return copyTiered(dst, src, limit, false)
 }
@@ -112,7 +112,7 @@ func copyTiered(dst io.Writer, src io.Reader, limit int, splitTail bool) (int64,
 		drained := tier > 0 && n < len(buf)
 		parts := [2][]byte{buf[:n], nil}
 		if splitTail && drained && n >= splitTailMin {
-			parts = [2][]byte{buf[: n-1 : n-1], buf[n-1 : n]}
+			parts = [2][]byte{buf[:n-1], buf[n-1 : n]}
 		}
 		for _, p := range parts {
 			if len(p) == 0 {
