@@ -244,6 +244,45 @@ func TestSpliceWritesChannelSizedChunks(t *testing.T) {
 	}
 }
 
+// lastWrite records the size of the last write to a stream, and passes
+// CloseWrite on to it.
+type lastWrite struct {
+	*net.TCPConn
+	last atomic.Int64
+}
+
+func (w *lastWrite) Write(p []byte) (int, error) {
+	w.last.Store(int64(len(p)))
+	return w.TCPConn.Write(p)
+}
+
+// TestSpliceEndsADrainedBurstWithOneByte: splice copies toward the channel
+// side with copyIntoChannel, so an answer of splitTailMin or more that
+// leaves the service quiet ends with a one-byte packet, which is all the
+// receiver keeps while the tunnel idles.
+func TestSpliceEndsADrainedBurstWithOneByte(t *testing.T) {
+	chLocal, chPeer := tcpPair(t)
+	upLocal, upPeer := tcpPair(t)
+	ch := &lastWrite{TCPConn: chLocal}
+	answer := make([]byte, 10000)
+	if _, err := upPeer.Write(answer); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the whole answer waits before the first read
+	done := make(chan struct{})
+	go func() { defer close(done); splice(ch, upLocal) }()
+	got := make([]byte, len(answer))
+	if _, err := io.ReadFull(chPeer, got); err != nil {
+		t.Fatal(err)
+	}
+	if n := ch.last.Load(); n != 1 {
+		t.Errorf("last write into the channel side after a drained %d-byte answer: got %d bytes, want 1", len(answer), n)
+	}
+	upPeer.CloseWrite()
+	chPeer.CloseWrite()
+	<-done
+}
+
 // tcpPair is both ends of one loopback TCP connection, closed at cleanup.
 func tcpPair(tb testing.TB) (*net.TCPConn, *net.TCPConn) {
 	tb.Helper()
