@@ -201,16 +201,17 @@ func TestChannelDataFitsASmallAllocation(t *testing.T) {
 	}
 }
 
-// writeSizes records the largest single write to a stream, and passes
-// CloseWrite on to it.
+// writeSizes records the largest and the last single write to a stream,
+// and passes CloseWrite on to it.
 type writeSizes struct {
 	*net.TCPConn
-	max atomic.Int64
+	max, last atomic.Int64
 }
 
 func (w *writeSizes) Write(p []byte) (int, error) {
 	for cur := w.max.Load(); int64(len(p)) > cur && !w.max.CompareAndSwap(cur, int64(len(p))); cur = w.max.Load() {
 	}
+	w.last.Store(int64(len(p)))
 	return w.TCPConn.Write(p)
 }
 
@@ -244,18 +245,6 @@ func TestSpliceWritesChannelSizedChunks(t *testing.T) {
 	}
 }
 
-// lastWrite records the size of the last write to a stream, and passes
-// CloseWrite on to it.
-type lastWrite struct {
-	*net.TCPConn
-	last atomic.Int64
-}
-
-func (w *lastWrite) Write(p []byte) (int, error) {
-	w.last.Store(int64(len(p)))
-	return w.TCPConn.Write(p)
-}
-
 // TestSpliceEndsADrainedBurstWithOneByte: splice copies toward the channel
 // side with copyIntoChannel, so an answer of splitTailMin or more that
 // leaves the service quiet ends with a one-byte packet, which is all the
@@ -263,7 +252,7 @@ func (w *lastWrite) Write(p []byte) (int, error) {
 func TestSpliceEndsADrainedBurstWithOneByte(t *testing.T) {
 	chLocal, chPeer := tcpPair(t)
 	upLocal, upPeer := tcpPair(t)
-	ch := &lastWrite{TCPConn: chLocal}
+	ch := &writeSizes{TCPConn: chLocal}
 	answer := make([]byte, 10000)
 	if _, err := upPeer.Write(answer); err != nil {
 		t.Fatal(err)
