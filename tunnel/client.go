@@ -196,10 +196,11 @@ func (c *Client) reconnect(ctx context.Context) error {
 func (c *Client) dial(ctx context.Context) (*ssh.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
 	defer cancel()
-	raw, err := c.cfg.Dial(ctx, c.cfg.Addr)
+	conn, err := c.cfg.Dial(ctx, c.cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", c.cfg.Addr, err)
 	}
+	raw := newBatchConn(conn)
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
 	var hostKeyErr atomic.Pointer[error] // the callback runs on the handshake goroutine

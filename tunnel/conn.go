@@ -55,7 +55,7 @@ type identity struct {
 }
 
 func newGwConn(g *Gateway, raw net.Conn, tk *limits.Ticket) *gwConn {
-	c := &gwConn{g: g, id: g.nextID.Add(1), raw: raw, start: g.now(), ticket: tk}
+	c := &gwConn{g: g, id: g.nextID.Add(1), raw: newBatchConn(raw), start: g.now(), ticket: tk}
 	c.src = addrOf(raw.RemoteAddr())
 	c.log = g.log.With("conn", c.id)
 	c.ctx, c.cancel = context.WithCancel(context.Background())

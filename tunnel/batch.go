@@ -1,0 +1,196 @@
+package tunnel
+
+import (
+	"net"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// batchConn is the network connection under an SSH connection, on both
+// sides. x/crypto/ssh writes every packet through a 4 KiB bufio.Writer and
+// flushes it at once: one write system call for a small packet, two for a
+// full one (4 KiB, then the rest), and one per packet however many channels
+// are sending at the same moment. batchConn copies each Write into a pending
+// buffer and returns; one flushing goroutine, started when bytes are pending
+// and ended when none are, writes all that is pending with one system call.
+// While that call runs, the next packets gather behind it, so a busy
+// connection writes several packets at a time, as OpenSSH's event loop does,
+// and an idle one holds no goroutine and no buffer. Where packets do not
+// gather (one request at a time), Writes go straight to the connection for a
+// while (see direct).
+//
+// Bytes accepted by Write are written in order or not at all: the first
+// failed write closes the connection (an SSH stream with a gap in it is
+// useless) and every later Write returns that error. At most batchMax bytes
+// wait; a Write beyond that waits for the flusher. Close lets the flusher
+// finish what is pending for up to closeGrace, then closes; reads end at once.
+type batchConn struct {
+	net.Conn
+
+	mu       sync.Mutex
+	taken    sync.Cond // broadcast when the flusher takes the pending bytes or stops
+	pending  []byte
+	flushing bool  // a Write or the flusher is writing to Conn
+	closed   bool  // Close was called; Write refuses
+	err      error // the first write error; Write returns it
+
+	// Queueing pays only when packets gather behind one another; for a
+	// lone packet it is a hand-off to another goroutine and nothing saved.
+	// After loneFlushes flushes in a row that carried one Write each, the
+	// next backoff Writes write themselves, as without batchConn, and then
+	// queueing is tried again; backoff doubles from directMin to directMax
+	// while the tries find packets alone, and falls back to directMin once
+	// they gather.
+	queued  int // Writes queued since the flusher last took the pending bytes
+	lone    int // flushes in a row that carried one Write
+	direct  int // Writes left to write directly
+	backoff int
+}
+
+const (
+	// batchMax bounds the bytes waiting for the flusher: x/crypto's
+	// channel windows already bound what a peer lets us send, and this
+	// bounds what one connection buffers in user space on top of the
+	// kernel's socket buffer.
+	batchMax = 256 << 10
+	// closeGrace is how long Close lets pending bytes reach the kernel. A
+	// peer that reads keeps up in microseconds; one that does not would
+	// have left a synchronous writer blocked, and that write lost, too.
+	closeGrace = 250 * time.Millisecond
+
+	loneFlushes = 4
+	directMin   = 16
+	directMax   = 1024
+)
+
+// batchBufs holds pending buffers between bursts, one packet and its header
+// wide to start with; append grows one under a burst.
+var batchBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, largeBuf+64)
+	return &b
+}}
+
+func newBatchConn(c net.Conn) *batchConn {
+	// The handshake's packets go one at a time: start writing directly.
+	b := &batchConn{Conn: c, direct: directMin, backoff: directMin}
+	b.taken.L = &b.mu
+	return b
+}
+
+// Write writes p itself while the connection looks quiet, and otherwise
+// queues p for the flusher and returns.
+func (c *batchConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	for !c.closed && c.err == nil && len(c.pending) > 0 && len(c.pending)+len(p) > batchMax {
+		c.taken.Wait()
+	}
+	switch {
+	case c.err != nil:
+		c.mu.Unlock()
+		return 0, c.err
+	case c.closed:
+		c.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	if !c.flushing && c.direct > 0 {
+		c.direct--
+		c.flushing = true
+		c.mu.Unlock()
+		n, err := c.Conn.Write(p)
+		c.mu.Lock()
+		c.wrote(err)
+		return n, err
+	}
+	if c.pending == nil {
+		c.pending = (*batchBufs.Get().(*[]byte))[:0]
+	}
+	c.pending = append(c.pending, p...)
+	c.queued++
+	if !c.flushing {
+		c.flushing = true
+		go c.flush()
+	}
+	c.mu.Unlock()
+	return len(p), nil
+}
+
+// flush writes whatever is pending until nothing is, then ends. It yields
+// once first, so that goroutines ready to send get their packets in behind
+// the first.
+func (c *batchConn) flush() {
+	runtime.Gosched()
+	var out []byte
+	c.mu.Lock()
+	for len(c.pending) > 0 && c.err == nil {
+		out, c.pending = c.pending, out[:0]
+		if c.queued > 1 {
+			c.lone, c.backoff = 0, directMin
+		} else if c.lone++; c.lone == loneFlushes {
+			c.lone = 0
+			c.direct = c.backoff
+			c.backoff = min(2*c.backoff, directMax)
+		}
+		c.queued = 0
+		c.taken.Broadcast()
+		c.mu.Unlock()
+		_, err := c.Conn.Write(out)
+		c.mu.Lock()
+		if err != nil {
+			c.err = err
+		}
+	}
+	releaseBatch(out)
+	releaseBatch(c.pending)
+	c.pending = nil
+	c.wrote(c.err)
+}
+
+// wrote ends a turn at writing, the caller's or the flusher's, with c.mu
+// held, and releases it: a failed write or a Close that came meanwhile
+// closes the connection.
+func (c *batchConn) wrote(err error) {
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	if len(c.pending) > 0 && c.err == nil {
+		// Queued behind a direct Write: the flusher takes over the turn.
+		go c.flush()
+		c.mu.Unlock()
+		return
+	}
+	c.flushing = false
+	closeNow := c.closed || c.err != nil
+	c.taken.Broadcast()
+	c.mu.Unlock()
+	if closeNow {
+		c.Conn.Close()
+	}
+}
+
+func releaseBatch(b []byte) {
+	if cap(b) > 0 {
+		b = b[:0]
+		batchBufs.Put(&b)
+	}
+}
+
+// Close ends reads now and closes the connection once the pending bytes
+// are written or closeGrace has passed.
+func (c *batchConn) Close() error {
+	c.mu.Lock()
+	closed := c.closed
+	c.closed = true
+	flushing := c.flushing
+	c.taken.Broadcast()
+	c.mu.Unlock()
+	if !flushing {
+		if closed {
+			return net.ErrClosed
+		}
+		return c.Conn.Close()
+	}
+	c.Conn.SetReadDeadline(time.Unix(1, 0))
+	c.Conn.SetWriteDeadline(time.Now().Add(closeGrace))
+	return nil
+}

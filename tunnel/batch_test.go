@@ -1,0 +1,442 @@
+package tunnel
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// heldConn records the writes batchConn makes and can hold each one until
+// the test lets it go.
+type heldConn struct {
+	net.Conn // nil: only the methods below are called
+
+	entered chan int      // receives each write's length as it starts
+	release chan struct{} // if held, each write waits for a receive here
+	held    bool
+	fail    error
+
+	mu        sync.Mutex
+	writes    [][]byte
+	closed    bool
+	rdl, wdl  time.Time
+	closeSeen chan struct{}
+}
+
+func newHeldConn(held bool) *heldConn {
+	return &heldConn{entered: make(chan int, 64), release: make(chan struct{}), held: held, closeSeen: make(chan struct{})}
+}
+
+func (h *heldConn) Write(p []byte) (int, error) {
+	h.entered <- len(p)
+	if h.held {
+		<-h.release
+	}
+	if h.fail != nil {
+		return 0, h.fail
+	}
+	h.mu.Lock()
+	h.writes = append(h.writes, bytes.Clone(p))
+	h.mu.Unlock()
+	return len(p), nil
+}
+
+func (h *heldConn) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return net.ErrClosed
+	}
+	h.closed = true
+	close(h.closeSeen)
+	return nil
+}
+
+func (h *heldConn) SetReadDeadline(t time.Time) error {
+	h.mu.Lock()
+	h.rdl = t
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *heldConn) SetWriteDeadline(t time.Time) error {
+	h.mu.Lock()
+	h.wdl = t
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *heldConn) recorded() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, w := range h.writes {
+		out = append(out, string(w))
+	}
+	return out
+}
+
+func waitEntered(t *testing.T, h *heldConn) int {
+	t.Helper()
+	select {
+	case n := <-h.entered:
+		return n
+	case <-time.After(5 * time.Second):
+		t.Fatal("no write reached the connection")
+		return 0
+	}
+}
+
+// writeReturns runs Write in a goroutine and reports whether it returned
+// within d.
+func writeReturns(c *batchConn, p []byte, d time.Duration) (returned bool, done <-chan error) {
+	ch := make(chan error, 1)
+	go func() {
+		_, err := c.Write(p)
+		ch <- err
+	}()
+	select {
+	case err := <-ch:
+		ch <- err
+		return true, ch
+	case <-time.After(d):
+		return false, ch
+	}
+}
+
+func TestBatchConnWritesDirectlyAtFirst(t *testing.T) {
+	h := newHeldConn(true)
+	c := newBatchConn(h)
+	returned, done := writeReturns(c, []byte("version"), 100*time.Millisecond)
+	if returned {
+		t.Fatal("the first Write returned before its bytes reached the connection; the handshake's packets should go directly")
+	}
+	waitEntered(t, h)
+	// A Write that comes meanwhile queues, and goes out after.
+	if returned, _ := writeReturns(c, []byte("kexinit"), 2*time.Second); !returned {
+		t.Fatal("a Write behind a direct Write waited; it should queue")
+	}
+	h.release <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitEntered(t, h)
+	h.release <- struct{}{}
+	waitFlushed(t, c)
+	if got := h.recorded(); len(got) != 2 || got[0] != "version" || got[1] != "kexinit" {
+		t.Fatalf("writes %q, want [version kexinit]", got)
+	}
+}
+
+func TestBatchConnGathersPacketsBehindAWrite(t *testing.T) {
+	h := newHeldConn(true)
+	c := newBatchConn(h)
+	c.direct = 0
+	for _, p := range []string{"a1", "b22", "c333", "d4444"} {
+		if returned, _ := writeReturns(c, []byte(p), 2*time.Second); !returned {
+			t.Fatalf("Write(%q) waited for the connection; it should queue", p)
+		}
+		if p == "a1" {
+			waitEntered(t, h) // the flusher holds "a1" in its write
+		}
+	}
+	h.release <- struct{}{}
+	if n := waitEntered(t, h); n != len("b22c333d4444") {
+		t.Fatalf("second write was %d bytes, want the three queued packets in one (%d)", n, len("b22c333d4444"))
+	}
+	h.release <- struct{}{}
+	waitFlushed(t, c)
+	want := []string{"a1", "b22c333d4444"}
+	if got := h.recorded(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("writes %q, want %q", got, want)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending != nil {
+		t.Fatalf("an idle connection still holds a %d-byte buffer", cap(c.pending))
+	}
+}
+
+func waitFlushed(t *testing.T, c *batchConn) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		busy := c.flushing
+		c.mu.Unlock()
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the flusher did not finish")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestBatchConnBoundsWhatWaits(t *testing.T) {
+	h := newHeldConn(true)
+	c := newBatchConn(h)
+	c.direct = 0
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	waitEntered(t, h)
+	chunk := make([]byte, 32<<10)
+	for range batchMax / len(chunk) {
+		if returned, _ := writeReturns(c, chunk, 2*time.Second); !returned {
+			t.Fatal("a Write within batchMax waited")
+		}
+	}
+	returned, done := writeReturns(c, chunk, 100*time.Millisecond)
+	if returned {
+		t.Fatalf("a Write beyond batchMax (%d bytes waiting) did not wait", batchMax)
+	}
+	h.release <- struct{}{} // "x" done; the flusher takes the 256 KiB
+	if n := waitEntered(t, h); n != batchMax {
+		t.Fatalf("the flusher wrote %d bytes, want %d", n, batchMax)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	h.release <- struct{}{}
+	waitEntered(t, h)
+	h.release <- struct{}{}
+	waitFlushed(t, c)
+}
+
+func TestBatchConnFailedWriteClosesAndSticks(t *testing.T) {
+	h := newHeldConn(false)
+	h.fail = errors.New("connection reset by peer")
+	c := newBatchConn(h)
+	c.direct = 0
+	if _, err := c.Write([]byte("lost")); err != nil {
+		t.Fatalf("a queued Write failed before its write: %v", err)
+	}
+	select {
+	case <-h.closeSeen:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a failed write did not close the connection")
+	}
+	waitFlushed(t, c)
+	if _, err := c.Write([]byte("more")); err == nil || err.Error() != "connection reset by peer" {
+		t.Fatalf("Write after a failed write: %v, want the write's error", err)
+	}
+
+	// A direct Write returns its own error, and closes too.
+	h2 := newHeldConn(false)
+	h2.fail = errors.New("broken pipe")
+	c2 := newBatchConn(h2)
+	if _, err := c2.Write([]byte("x")); err == nil || err.Error() != "broken pipe" {
+		t.Fatalf("direct Write: %v, want broken pipe", err)
+	}
+	select {
+	case <-h2.closeSeen:
+	default:
+		t.Fatal("a failed direct write did not close the connection")
+	}
+}
+
+func TestBatchConnCloseLetsPendingBytesOut(t *testing.T) {
+	h := newHeldConn(true)
+	c := newBatchConn(h)
+	c.direct = 0
+	c.Write([]byte("first"))
+	waitEntered(t, h)
+	c.Write([]byte("last"))
+
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Close waited for the held write")
+	}
+	h.mu.Lock()
+	rdl, wdl := h.rdl, h.wdl
+	h.mu.Unlock()
+	if rdl.IsZero() || rdl.After(time.Now()) {
+		t.Fatalf("read deadline %v: reads should end at Close", rdl)
+	}
+	if wdl.IsZero() || time.Until(wdl) > closeGrace {
+		t.Fatalf("write deadline %v: pending bytes should get at most %v", wdl, closeGrace)
+	}
+	if _, err := c.Write([]byte("after")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Write after Close: %v, want net.ErrClosed", err)
+	}
+	select {
+	case <-h.closeSeen:
+		t.Fatal("closed before the pending bytes were written")
+	default:
+	}
+	h.release <- struct{}{}
+	waitEntered(t, h)
+	h.release <- struct{}{}
+	select {
+	case <-h.closeSeen:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not closed after the pending bytes were written")
+	}
+	if got := h.recorded(); len(got) != 2 || got[1] != "last" {
+		t.Fatalf("writes %q, want [first last]", got)
+	}
+
+	// Closing a quiet connection closes it at once.
+	h2 := newHeldConn(false)
+	c2 := newBatchConn(h2)
+	if err := c2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h2.closeSeen:
+	default:
+		t.Fatal("Close of a quiet connection did not close it")
+	}
+}
+
+// Lone packets switch a connection to writing directly for a while, and
+// the while doubles as long as queueing finds packets alone.
+func TestBatchConnWritesLonePacketsDirectly(t *testing.T) {
+	h := newHeldConn(false)
+	c := newBatchConn(h)
+	c.direct = 0
+	lone := func() {
+		t.Helper()
+		for range loneFlushes {
+			if _, err := c.Write([]byte("p")); err != nil {
+				t.Fatal(err)
+			}
+			waitEntered(t, h)
+			waitFlushed(t, c)
+		}
+	}
+	lone()
+	c.mu.Lock()
+	direct, backoff := c.direct, c.backoff
+	c.mu.Unlock()
+	if direct != directMin || backoff != 2*directMin {
+		t.Fatalf("after %d lone flushes: %d direct Writes, next %d; want %d and %d", loneFlushes, direct, backoff, directMin, 2*directMin)
+	}
+	h.held = true
+	returned, done := writeReturns(c, []byte("q"), 100*time.Millisecond)
+	if returned {
+		t.Fatal("a Write after lone flushes was queued, not written directly")
+	}
+	waitEntered(t, h)
+	h.release <- struct{}{}
+	<-done
+	h.held = false
+	c.mu.Lock()
+	c.direct = 0
+	c.mu.Unlock()
+	lone()
+	c.mu.Lock()
+	direct, backoff = c.direct, c.backoff
+	c.mu.Unlock()
+	if direct != 2*directMin || backoff != 4*directMin {
+		t.Fatalf("after a second run of lone flushes: %d direct, next %d; want %d and %d", direct, backoff, 2*directMin, 4*directMin)
+	}
+
+	// Packets that gather reset the backoff.
+	h.held = true
+	c.mu.Lock()
+	c.direct = 0
+	c.mu.Unlock()
+	c.Write([]byte("a"))
+	waitEntered(t, h)
+	c.Write([]byte("b"))
+	c.Write([]byte("c"))
+	h.release <- struct{}{}
+	waitEntered(t, h)
+	h.release <- struct{}{}
+	waitFlushed(t, c)
+	c.mu.Lock()
+	backoff = c.backoff
+	c.mu.Unlock()
+	if backoff != directMin {
+		t.Fatalf("backoff %d after packets gathered, want %d", backoff, directMin)
+	}
+}
+
+// Many writers through a real TCP connection: every byte arrives, in the
+// order the writers' lock gave them (x/crypto serializes packet writes).
+func TestBatchConnKeepsEveryByteInOrder(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type result struct {
+		sum [32]byte
+		n   int64
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		s, err := ln.Accept()
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer s.Close()
+		h := sha256.New()
+		n, err := io.Copy(h, s)
+		var r result
+		copy(r.sum[:], h.Sum(nil))
+		r.n, r.err = n, err
+		got <- r
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newBatchConn(raw)
+	var order sync.Mutex
+	want := sha256.New()
+	var total int64
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 40000)
+			for i := range 300 {
+				n := 1 + (i*7919+w*104729)%len(buf)
+				for j := range buf[:n] {
+					buf[j] = byte(w + i + j)
+				}
+				order.Lock()
+				if _, err := c.Write(buf[:n]); err != nil {
+					order.Unlock()
+					t.Error(err)
+					return
+				}
+				want.Write(buf[:n])
+				total += int64(n)
+				order.Unlock()
+				if i%50 == 0 {
+					time.Sleep(time.Millisecond) // quiet spells, so both ways of writing are used
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.n != total || !bytes.Equal(r.sum[:], want.Sum(nil)) {
+		t.Fatalf("received %d bytes (sum %x), want %d (sum %x)", r.n, r.sum[:4], total, want.Sum(nil)[:4])
+	}
+}
