@@ -4,14 +4,16 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // batchConn is the network connection under an SSH connection, on both
 // sides. x/crypto/ssh writes every packet through a 4 KiB bufio.Writer and
 // flushes it at once: one write system call for a small packet, two for a
-// full one (4 KiB, then the rest), and one per packet however many channels
-// are sending at the same moment. batchConn copies each Write into a pending
+// full one with AES-GCM, the cipher loopgate negotiates (its 4-byte length
+// fills the buffer's first 4 KiB, then the rest goes directly), and one per
+// packet however many channels are sending at the same moment. batchConn copies each Write into a pending
 // buffer and returns; one flushing goroutine, started when bytes are pending
 // and ended when none are, writes all that is pending with one system call.
 // While that call runs, the next packets gather behind it, so a busy
@@ -20,20 +22,26 @@ import (
 // gather (one request at a time), Writes go straight to the connection for a
 // while (see direct).
 //
-// Bytes accepted by Write are written in order or not at all: the first
-// failed write closes the connection (an SSH stream with a gap in it is
-// useless) and every later Write returns that error. At most batchMax bytes
-// wait; a Write beyond that waits for the flusher. Close lets the flusher
-// finish what is pending for up to closeGrace, then closes; reads end at once.
+// Bytes accepted by Write are written in order or not at all: a queued
+// Write reports success before its bytes are written, so the first failed
+// write closes the connection (an SSH stream with a gap in it is useless)
+// and every later Write returns that error. A Write that would take the
+// queue past batchMax waits for the flusher, so a connection holds at most
+// batchMax queued bytes plus the batch being written (a Write to an empty
+// queue is taken whole; x/crypto's are a packet at most). Close ends reads
+// at once (Read returns net.ErrClosed) and lets the flusher finish what is
+// pending for up to closeGrace, then closes.
 type batchConn struct {
 	net.Conn
 
 	mu       sync.Mutex
 	taken    sync.Cond // broadcast when the flusher takes the pending bytes or stops
 	pending  []byte
-	flushing bool  // a Write or the flusher is writing to Conn
-	closed   bool  // Close was called; Write refuses
-	err      error // the first write error; Write returns it
+	flushing bool        // a Write or the flusher is writing to Conn
+	closed   bool        // Close was called; Write refuses
+	err      error       // the first write error; Write returns it
+	grace    *time.Timer // closes Conn closeGrace after Close, if the flusher has not
+	shut     atomic.Bool // closed, for Read and the deadline setters without mu
 
 	// Queueing pays only when packets gather behind one another; for a
 	// lone packet it is a hand-off to another goroutine and nothing saved.
@@ -65,7 +73,8 @@ const (
 )
 
 // batchBufs holds pending buffers between bursts, one packet and its header
-// wide to start with; append grows one under a burst.
+// wide to start with; append grows one under a burst, to batchMax and a
+// packet at most, and it goes back grown.
 var batchBufs = sync.Pool{New: func() any {
 	b := make([]byte, 0, largeBuf+64)
 	return &b
@@ -86,12 +95,12 @@ func (c *batchConn) Write(p []byte) (int, error) {
 		c.taken.Wait()
 	}
 	switch {
-	case c.err != nil:
-		c.mu.Unlock()
-		return 0, c.err
 	case c.closed:
 		c.mu.Unlock()
 		return 0, net.ErrClosed
+	case c.err != nil:
+		c.mu.Unlock()
+		return 0, c.err
 	}
 	if !c.flushing && c.direct > 0 {
 		c.direct--
@@ -161,6 +170,9 @@ func (c *batchConn) wrote(err error) {
 	}
 	c.flushing = false
 	closeNow := c.closed || c.err != nil
+	if c.grace != nil {
+		c.grace.Stop()
+	}
 	c.taken.Broadcast()
 	c.mu.Unlock()
 	if closeNow {
@@ -176,21 +188,54 @@ func releaseBatch(b []byte) {
 }
 
 // Close ends reads now and closes the connection once the pending bytes
-// are written or closeGrace has passed.
+// are written or closeGrace has passed, whichever is first. Only the first
+// Close acts; later ones return net.ErrClosed.
 func (c *batchConn) Close() error {
 	c.mu.Lock()
-	closed := c.closed
+	if c.closed {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
 	c.closed = true
-	flushing := c.flushing
+	c.shut.Store(true)
 	c.taken.Broadcast()
-	c.mu.Unlock()
-	if !flushing {
-		if closed {
-			return net.ErrClosed
-		}
+	if !c.flushing {
+		c.mu.Unlock()
 		return c.Conn.Close()
 	}
-	c.Conn.SetReadDeadline(time.Unix(1, 0))
-	c.Conn.SetWriteDeadline(time.Now().Add(closeGrace))
+	// A connection that cannot end its reads early (an SSH channel under
+	// ProxyJump has no deadlines) closes now; pending bytes are lost, as a
+	// synchronous writer's blocked write would be.
+	if err := c.Conn.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		c.mu.Unlock()
+		return c.Conn.Close()
+	}
+	c.grace = time.AfterFunc(closeGrace, func() { c.Conn.Close() })
+	c.mu.Unlock()
 	return nil
+}
+
+// Read reports net.ErrClosed for a read that Close ended, as a closed
+// connection does, not the deadline that ended it.
+func (c *batchConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && c.shut.Load() {
+		err = net.ErrClosed
+	}
+	return n, err
+}
+
+// SetDeadline and SetReadDeadline leave alone the deadline Close set.
+func (c *batchConn) SetDeadline(t time.Time) error {
+	if c.shut.Load() {
+		return net.ErrClosed
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *batchConn) SetReadDeadline(t time.Time) error {
+	if c.shut.Load() {
+		return net.ErrClosed
+	}
+	return c.Conn.SetReadDeadline(t)
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -18,24 +20,34 @@ type heldConn struct {
 
 	entered chan int      // receives each write's length as it starts
 	release chan struct{} // if held, each write waits for a receive here
-	held    bool
-	fail    error
+	held    atomic.Bool
+	fail    error // set before the connection is used
+	noDL    bool  // deadlines fail, as on an SSH channel
 
 	mu        sync.Mutex
 	writes    [][]byte
 	closed    bool
-	rdl, wdl  time.Time
+	closes    int
+	rdl       time.Time
+	rdlSet    chan struct{} // a read deadline was set
 	closeSeen chan struct{}
 }
 
 func newHeldConn(held bool) *heldConn {
-	return &heldConn{entered: make(chan int, 64), release: make(chan struct{}), held: held, closeSeen: make(chan struct{})}
+	h := &heldConn{entered: make(chan int, 64), release: make(chan struct{}),
+		rdlSet: make(chan struct{}, 8), closeSeen: make(chan struct{})}
+	h.held.Store(held)
+	return h
 }
 
 func (h *heldConn) Write(p []byte) (int, error) {
 	h.entered <- len(p)
-	if h.held {
-		<-h.release
+	if h.held.Load() {
+		select {
+		case <-h.release:
+		case <-h.closeSeen:
+			return 0, net.ErrClosed
+		}
 	}
 	if h.fail != nil {
 		return 0, h.fail
@@ -49,6 +61,7 @@ func (h *heldConn) Write(p []byte) (int, error) {
 func (h *heldConn) Close() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.closes++
 	if h.closed {
 		return net.ErrClosed
 	}
@@ -58,17 +71,42 @@ func (h *heldConn) Close() error {
 }
 
 func (h *heldConn) SetReadDeadline(t time.Time) error {
+	if h.noDL {
+		return errors.New("deadline not supported")
+	}
 	h.mu.Lock()
 	h.rdl = t
 	h.mu.Unlock()
+	select {
+	case h.rdlSet <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
-func (h *heldConn) SetWriteDeadline(t time.Time) error {
+func (h *heldConn) SetDeadline(t time.Time) error { return h.SetReadDeadline(t) }
+
+// Read waits for a read deadline in the past, as a blocked read would.
+func (h *heldConn) Read(p []byte) (int, error) {
+	for {
+		h.mu.Lock()
+		rdl := h.rdl
+		h.mu.Unlock()
+		if !rdl.IsZero() && rdl.Before(time.Now()) {
+			return 0, os.ErrDeadlineExceeded
+		}
+		select {
+		case <-h.rdlSet:
+		case <-time.After(5 * time.Second):
+			return 0, errors.New("read never ended")
+		}
+	}
+}
+
+func (h *heldConn) isClosed() (closed bool, closes int) {
 	h.mu.Lock()
-	h.wdl = t
-	h.mu.Unlock()
-	return nil
+	defer h.mu.Unlock()
+	return h.closed, h.closes
 }
 
 func (h *heldConn) recorded() []string {
@@ -117,6 +155,9 @@ func TestBatchConnWritesDirectlyAtFirst(t *testing.T) {
 		t.Fatal("the first Write returned before its bytes reached the connection; the handshake's packets should go directly")
 	}
 	waitEntered(t, h)
+	if direct, queued := directState(c); direct != directMin-1 || queued {
+		t.Fatalf("direct Writes left %d, queued bytes %v: the first Write should be a direct one", direct, queued)
+	}
 	// A Write that comes meanwhile queues, and goes out after.
 	if returned, _ := writeReturns(c, []byte("kexinit"), 2*time.Second); !returned {
 		t.Fatal("a Write behind a direct Write waited; it should queue")
@@ -160,6 +201,12 @@ func TestBatchConnGathersPacketsBehindAWrite(t *testing.T) {
 	if c.pending != nil {
 		t.Fatalf("an idle connection still holds a %d-byte buffer", cap(c.pending))
 	}
+}
+
+func directState(c *batchConn) (direct int, queued bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.direct, c.pending != nil
 }
 
 func waitFlushed(t *testing.T, c *batchConn) {
@@ -250,6 +297,11 @@ func TestBatchConnCloseLetsPendingBytesOut(t *testing.T) {
 	waitEntered(t, h)
 	c.Write([]byte("last"))
 
+	readErr := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 1))
+		readErr <- err
+	}()
 	closed := make(chan error, 1)
 	go func() { closed <- c.Close() }()
 	select {
@@ -260,22 +312,25 @@ func TestBatchConnCloseLetsPendingBytesOut(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Close waited for the held write")
 	}
-	h.mu.Lock()
-	rdl, wdl := h.rdl, h.wdl
-	h.mu.Unlock()
-	if rdl.IsZero() || rdl.After(time.Now()) {
-		t.Fatalf("read deadline %v: reads should end at Close", rdl)
+	select {
+	case err := <-readErr:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("a read ended by Close returned %v, want net.ErrClosed", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Close did not end a blocked read")
 	}
-	if wdl.IsZero() || time.Until(wdl) > closeGrace {
-		t.Fatalf("write deadline %v: pending bytes should get at most %v", wdl, closeGrace)
+	if err := c.SetDeadline(time.Time{}); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("SetDeadline after Close: %v, want net.ErrClosed (it must not clear Close's deadline)", err)
 	}
 	if _, err := c.Write([]byte("after")); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Write after Close: %v, want net.ErrClosed", err)
 	}
-	select {
-	case <-h.closeSeen:
+	if err := c.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close: %v, want net.ErrClosed", err)
+	}
+	if closed, _ := h.isClosed(); closed {
 		t.Fatal("closed before the pending bytes were written")
-	default:
 	}
 	h.release <- struct{}{}
 	waitEntered(t, h)
@@ -288,6 +343,11 @@ func TestBatchConnCloseLetsPendingBytesOut(t *testing.T) {
 	if got := h.recorded(); len(got) != 2 || got[1] != "last" {
 		t.Fatalf("writes %q, want [first last]", got)
 	}
+	waitFlushed(t, c)
+	time.Sleep(closeGrace + 100*time.Millisecond)
+	if _, n := h.isClosed(); n != 1 {
+		t.Fatalf("the connection was closed %d times, want once", n)
+	}
 
 	// Closing a quiet connection closes it at once.
 	h2 := newHeldConn(false)
@@ -295,11 +355,130 @@ func TestBatchConnCloseLetsPendingBytesOut(t *testing.T) {
 	if err := c2.Close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-h2.closeSeen:
-	default:
+	if closed, _ := h2.isClosed(); !closed {
 		t.Fatal("Close of a quiet connection did not close it")
 	}
+}
+
+// A peer that stops reading gets closeGrace, then the connection closes.
+func TestBatchConnCloseGivesUpAfterGrace(t *testing.T) {
+	h := newHeldConn(true)
+	c := newBatchConn(h)
+	c.direct = 0
+	c.Write([]byte("stuck"))
+	waitEntered(t, h)
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.closeSeen:
+		if d := time.Since(start); d < closeGrace/2 {
+			t.Fatalf("closed after %v, before the grace of %v", d, closeGrace)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a write that never finishes kept the connection open")
+	}
+	waitFlushed(t, c)
+}
+
+// Close during a direct Write closes once that write is done.
+func TestBatchConnCloseDuringDirectWrite(t *testing.T) {
+	h := newHeldConn(true)
+	c := newBatchConn(h)
+	returned, done := writeReturns(c, []byte("direct"), 100*time.Millisecond)
+	if returned {
+		t.Fatal("the first Write did not write directly")
+	}
+	waitEntered(t, h)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if closed, _ := h.isClosed(); closed {
+		t.Fatal("Close closed under a direct write in progress")
+	}
+	h.release <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.closeSeen:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not closed after the direct write finished")
+	}
+}
+
+// A connection whose reads cannot be ended early (an SSH channel under
+// ProxyJump has no deadlines) closes at once.
+func TestBatchConnCloseWithoutDeadlines(t *testing.T) {
+	h := newHeldConn(true)
+	h.noDL = true
+	c := newBatchConn(h)
+	c.direct = 0
+	c.Write([]byte("x"))
+	waitEntered(t, h)
+	c.Close()
+	if closed, _ := h.isClosed(); !closed {
+		t.Fatal("Close without deadlines left the connection open")
+	}
+	waitFlushed(t, c)
+}
+
+// A Write waiting for room ends with Close or with a failed write.
+func TestBatchConnWaitingWriteEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(*heldConn, *batchConn)
+		want error
+	}{
+		{"close", func(h *heldConn, c *batchConn) { c.Close() }, net.ErrClosed},
+		{"write error", func(h *heldConn, c *batchConn) { h.release <- struct{}{} }, errReset},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHeldConn(true)
+			h.fail = errReset
+			c := newBatchConn(h)
+			c.direct = 0
+			c.Write(make([]byte, 1))
+			waitEntered(t, h)
+			c.Write(make([]byte, batchMax))
+			returned, done := writeReturns(c, make([]byte, 1), 100*time.Millisecond)
+			if returned {
+				t.Fatal("a Write past batchMax did not wait")
+			}
+			tc.end(h, c)
+			select {
+			case err := <-done:
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("the waiting Write returned %v, want %v", err, tc.want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the waiting Write never returned")
+			}
+			select {
+			case <-h.closeSeen:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the connection was not closed")
+			}
+			waitFlushed(t, c)
+		})
+	}
+}
+
+var errReset = errors.New("connection reset by peer")
+
+func TestBatchConnTakesAnOversizedWriteWhole(t *testing.T) {
+	h := newHeldConn(false)
+	c := newBatchConn(h)
+	c.direct = 0
+	big := make([]byte, batchMax+5000)
+	if returned, _ := writeReturns(c, big, 2*time.Second); !returned {
+		t.Fatal("a Write larger than batchMax to an empty queue waited")
+	}
+	if n := waitEntered(t, h); n != len(big) {
+		t.Fatalf("wrote %d bytes, want %d", n, len(big))
+	}
+	waitFlushed(t, c)
 }
 
 // Lone packets switch a connection to writing directly for a while, and
@@ -325,15 +504,18 @@ func TestBatchConnWritesLonePacketsDirectly(t *testing.T) {
 	if direct != directMin || backoff != 2*directMin {
 		t.Fatalf("after %d lone flushes: %d direct Writes, next %d; want %d and %d", loneFlushes, direct, backoff, directMin, 2*directMin)
 	}
-	h.held = true
+	h.held.Store(true)
 	returned, done := writeReturns(c, []byte("q"), 100*time.Millisecond)
 	if returned {
 		t.Fatal("a Write after lone flushes was queued, not written directly")
 	}
 	waitEntered(t, h)
+	if direct, queued := directState(c); direct != directMin-1 || queued {
+		t.Fatalf("direct Writes left %d, queued bytes %v: the Write should be a direct one", direct, queued)
+	}
 	h.release <- struct{}{}
 	<-done
-	h.held = false
+	h.held.Store(false)
 	c.mu.Lock()
 	c.direct = 0
 	c.mu.Unlock()
@@ -346,7 +528,7 @@ func TestBatchConnWritesLonePacketsDirectly(t *testing.T) {
 	}
 
 	// Packets that gather reset the backoff.
-	h.held = true
+	h.held.Store(true)
 	c.mu.Lock()
 	c.direct = 0
 	c.mu.Unlock()
