@@ -1,7 +1,9 @@
 package tunnel
 
 import (
+	"errors"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -11,9 +13,9 @@ import (
 // batchConn is the network connection under an SSH connection, on both
 // sides. x/crypto/ssh writes every packet through a 4 KiB bufio.Writer and
 // flushes it at once: one write system call for a small packet, two for a
-// full one with AES-GCM, the cipher loopgate negotiates (its 4-byte length
-// fills the buffer's first 4 KiB, then the rest goes directly), and one per
-// packet however many channels are sending at the same moment. batchConn copies each Write into a pending
+// full one with AES-GCM, the cipher loopgate negotiates (the buffer sends
+// the length and the first 4 KiB, then the rest goes directly), and one
+// per packet however many channels are sending at the same moment. batchConn copies each Write into a pending
 // buffer and returns; one flushing goroutine, started when bytes are pending
 // and ended when none are, writes all that is pending with one system call.
 // While that call runs, the next packets gather behind it, so a busy
@@ -37,11 +39,13 @@ type batchConn struct {
 	mu       sync.Mutex
 	taken    sync.Cond // broadcast when the flusher takes the pending bytes or stops
 	pending  []byte
-	flushing bool        // a Write or the flusher is writing to Conn
-	closed   bool        // Close was called; Write refuses
-	err      error       // the first write error; Write returns it
-	grace    *time.Timer // closes Conn closeGrace after Close, if the flusher has not
-	shut     atomic.Bool // closed, for Read and the deadline setters without mu
+	flushing bool          // a Write or the flusher is writing to Conn
+	closed   bool          // Close was called; Write refuses
+	err      error         // the first write error; Write returns it
+	grace    *time.Timer   // closes Conn graceFor after Close, if the flusher has not
+	graceFor time.Duration // closeGrace; tests lengthen it
+	shut     atomic.Bool   // closed, for Read without mu
+	shutOnce sync.Once     // Conn is closed once, by whichever gets there first
 
 	// Queueing pays only when packets gather behind one another; for a
 	// lone packet it is a hand-off to another goroutine and nothing saved.
@@ -82,7 +86,7 @@ var batchBufs = sync.Pool{New: func() any {
 
 func newBatchConn(c net.Conn) *batchConn {
 	// The handshake's packets go one at a time: start writing directly.
-	b := &batchConn{Conn: c, direct: directMin, backoff: directMin}
+	b := &batchConn{Conn: c, direct: directMin, backoff: directMin, graceFor: closeGrace}
 	b.taken.L = &b.mu
 	return b
 }
@@ -176,8 +180,14 @@ func (c *batchConn) wrote(err error) {
 	c.taken.Broadcast()
 	c.mu.Unlock()
 	if closeNow {
-		c.Conn.Close()
+		c.closeConn()
 	}
+}
+
+func (c *batchConn) closeConn() error {
+	err := net.ErrClosed
+	c.shutOnce.Do(func() { err = c.Conn.Close() })
+	return err
 }
 
 func releaseBatch(b []byte) {
@@ -201,25 +211,26 @@ func (c *batchConn) Close() error {
 	c.taken.Broadcast()
 	if !c.flushing {
 		c.mu.Unlock()
-		return c.Conn.Close()
+		return c.closeConn()
 	}
 	// A connection that cannot end its reads early (an SSH channel under
 	// ProxyJump has no deadlines) closes now; pending bytes are lost, as a
 	// synchronous writer's blocked write would be.
 	if err := c.Conn.SetReadDeadline(time.Unix(1, 0)); err != nil {
 		c.mu.Unlock()
-		return c.Conn.Close()
+		return c.closeConn()
 	}
-	c.grace = time.AfterFunc(closeGrace, func() { c.Conn.Close() })
+	c.grace = time.AfterFunc(c.graceFor, func() { c.closeConn() })
 	c.mu.Unlock()
 	return nil
 }
 
-// Read reports net.ErrClosed for a read that Close ended, as a closed
-// connection does, not the deadline that ended it.
+// Read reports net.ErrClosed for a read that Close's deadline ended, as a
+// closed connection does, not a timeout (which the gateway would count
+// against the source as an unfinished login). Other errors stay as they are.
 func (c *batchConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if err != nil && c.shut.Load() {
+	if err != nil && c.shut.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
 		err = net.ErrClosed
 	}
 	return n, err
@@ -227,14 +238,18 @@ func (c *batchConn) Read(p []byte) (int, error) {
 
 // SetDeadline and SetReadDeadline leave alone the deadline Close set.
 func (c *batchConn) SetDeadline(t time.Time) error {
-	if c.shut.Load() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
 		return net.ErrClosed
 	}
 	return c.Conn.SetDeadline(t)
 }
 
 func (c *batchConn) SetReadDeadline(t time.Time) error {
-	if c.shut.Load() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
 		return net.ErrClosed
 	}
 	return c.Conn.SetReadDeadline(t)

@@ -3,7 +3,9 @@ package tunnel
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -107,6 +109,18 @@ func (h *heldConn) isClosed() (closed bool, closes int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.closed, h.closes
+}
+
+// let releases the held write, failing if the connection closed first.
+func (h *heldConn) let(t *testing.T) {
+	t.Helper()
+	select {
+	case h.release <- struct{}{}:
+	case <-h.closeSeen:
+		t.Fatal("the connection closed while a write was held")
+	case <-time.After(5 * time.Second):
+		t.Fatal("no write was waiting to be released")
+	}
 }
 
 func (h *heldConn) recorded() []string {
@@ -293,6 +307,7 @@ func TestBatchConnCloseLetsPendingBytesOut(t *testing.T) {
 	h := newHeldConn(true)
 	c := newBatchConn(h)
 	c.direct = 0
+	c.graceFor = time.Minute // the test releases the writes itself
 	c.Write([]byte("first"))
 	waitEntered(t, h)
 	c.Write([]byte("last"))
@@ -332,19 +347,18 @@ func TestBatchConnCloseLetsPendingBytesOut(t *testing.T) {
 	if closed, _ := h.isClosed(); closed {
 		t.Fatal("closed before the pending bytes were written")
 	}
-	h.release <- struct{}{}
+	h.let(t)
 	waitEntered(t, h)
-	h.release <- struct{}{}
+	h.let(t)
 	select {
 	case <-h.closeSeen:
 	case <-time.After(5 * time.Second):
 		t.Fatal("not closed after the pending bytes were written")
 	}
-	if got := h.recorded(); len(got) != 2 || got[1] != "last" {
+	if got := h.recorded(); len(got) != 2 || got[0] != "first" || got[1] != "last" {
 		t.Fatalf("writes %q, want [first last]", got)
 	}
 	waitFlushed(t, c)
-	time.Sleep(closeGrace + 100*time.Millisecond)
 	if _, n := h.isClosed(); n != 1 {
 		t.Fatalf("the connection was closed %d times, want once", n)
 	}
@@ -386,6 +400,7 @@ func TestBatchConnCloseGivesUpAfterGrace(t *testing.T) {
 func TestBatchConnCloseDuringDirectWrite(t *testing.T) {
 	h := newHeldConn(true)
 	c := newBatchConn(h)
+	c.graceFor = time.Minute
 	returned, done := writeReturns(c, []byte("direct"), 100*time.Millisecond)
 	if returned {
 		t.Fatal("the first Write did not write directly")
@@ -397,7 +412,7 @@ func TestBatchConnCloseDuringDirectWrite(t *testing.T) {
 	if closed, _ := h.isClosed(); closed {
 		t.Fatal("Close closed under a direct write in progress")
 	}
-	h.release <- struct{}{}
+	h.let(t)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -611,6 +626,7 @@ func TestBatchConnKeepsEveryByteInOrder(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	waitFlushed(t, c)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -621,4 +637,97 @@ func TestBatchConnKeepsEveryByteInOrder(t *testing.T) {
 	if r.n != total || !bytes.Equal(r.sum[:], want.Sum(nil)) {
 		t.Fatalf("received %d bytes (sum %x), want %d (sum %x)", r.n, r.sum[:4], total, want.Sum(nil)[:4])
 	}
+}
+
+// Writers without a common lock: each Write is a whole record, and every
+// writer's records arrive complete and in its order, whichever way
+// (direct, queued, or queued behind a direct Write) each went.
+func TestBatchConnConcurrentWritesStayWhole(t *testing.T) {
+	t.Run("adaptive", func(t *testing.T) { concurrentWrites(t, 0) })
+	// Mostly direct, so that Writes queue behind direct ones.
+	t.Run("direct", func(t *testing.T) { concurrentWrites(t, 1<<20) })
+}
+
+func concurrentWrites(t *testing.T, direct int) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const writers, records = 8, 400
+	got := make(chan error, 1)
+	go func() {
+		s, err := ln.Accept()
+		if err != nil {
+			got <- err
+			return
+		}
+		defer s.Close()
+		next := make([]uint32, writers)
+		hdr := make([]byte, 7)
+		body := make([]byte, 1<<16)
+		for range writers * records {
+			if _, err := io.ReadFull(s, hdr); err != nil {
+				got <- fmt.Errorf("record header: %w", err)
+				return
+			}
+			w, seq, n := int(hdr[0]), binary.BigEndian.Uint32(hdr[1:5]), int(binary.BigEndian.Uint16(hdr[5:7]))
+			if w >= writers || seq != next[w] {
+				got <- fmt.Errorf("writer %d record %d arrived, want record %d", w, seq, next[w%writers])
+				return
+			}
+			next[w]++
+			if _, err := io.ReadFull(s, body[:n]); err != nil {
+				got <- fmt.Errorf("record body: %w", err)
+				return
+			}
+			for j, b := range body[:n] {
+				if b != byte(w+int(seq)+j) {
+					got <- fmt.Errorf("writer %d record %d byte %d is %d", w, seq, j, b)
+					return
+				}
+			}
+		}
+		got <- nil
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newBatchConn(raw)
+	if direct > 0 {
+		c.direct, c.backoff = direct, direct
+	}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := make([]byte, 7+40000)
+			for i := range records {
+				n := 1 + (i*7919+w*104729)%40000
+				rec[0] = byte(w)
+				binary.BigEndian.PutUint32(rec[1:5], uint32(i))
+				binary.BigEndian.PutUint16(rec[5:7], uint16(n))
+				for j := range n {
+					rec[7+j] = byte(w + i + j)
+				}
+				if _, err := c.Write(rec[:7+n]); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	waitFlushed(t, c)
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("records went missing: the reader is still waiting")
+	}
+	c.Close()
 }
