@@ -223,7 +223,7 @@ func directState(c *batchConn) (direct int, queued bool) {
 	return c.direct, c.pending != nil
 }
 
-func waitFlushed(t *testing.T, c *batchConn) {
+func waitFlushed(t testing.TB, c *batchConn) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
