@@ -238,19 +238,18 @@ func (c *batchConn) Read(p []byte) (int, error) {
 
 // SetDeadline and SetReadDeadline leave alone the deadline Close set.
 func (c *batchConn) SetDeadline(t time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return net.ErrClosed
-	}
-	return c.Conn.SetDeadline(t)
+	return c.unlessClosed(c.Conn.SetDeadline, t)
 }
 
 func (c *batchConn) SetReadDeadline(t time.Time) error {
+	return c.unlessClosed(c.Conn.SetReadDeadline, t)
+}
+
+func (c *batchConn) unlessClosed(set func(time.Time) error, t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return net.ErrClosed
 	}
-	return c.Conn.SetReadDeadline(t)
+	return set(t)
 }

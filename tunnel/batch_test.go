@@ -164,14 +164,7 @@ func writeReturns(c *batchConn, p []byte, d time.Duration) (returned bool, done 
 func TestBatchConnWritesDirectlyAtFirst(t *testing.T) {
 	h := newHeldConn(true)
 	c := newBatchConn(h)
-	returned, done := writeReturns(c, []byte("version"), 100*time.Millisecond)
-	if returned {
-		t.Fatal("the first Write returned before its bytes reached the connection; the handshake's packets should go directly")
-	}
-	waitEntered(t, h)
-	if direct, queued := directState(c); direct != directMin-1 || queued {
-		t.Fatalf("direct Writes left %d, queued bytes %v: the first Write should be a direct one", direct, queued)
-	}
+	done := mustWriteDirectly(t, c, h, "version") // the handshake's packets go directly
 	// A Write that comes meanwhile queues, and goes out after.
 	if returned, _ := writeReturns(c, []byte("kexinit"), 2*time.Second); !returned {
 		t.Fatal("a Write behind a direct Write waited; it should queue")
@@ -215,6 +208,22 @@ func TestBatchConnGathersPacketsBehindAWrite(t *testing.T) {
 	if c.pending != nil {
 		t.Fatalf("an idle connection still holds a %d-byte buffer", cap(c.pending))
 	}
+}
+
+// mustWriteDirectly starts Write(p) on a connection whose writes h holds,
+// and fails unless the Write waits for h (it writes directly) and used one
+// of directMin direct Writes. done reports the Write's end.
+func mustWriteDirectly(t *testing.T, c *batchConn, h *heldConn, p string) (done <-chan error) {
+	t.Helper()
+	returned, done := writeReturns(c, []byte(p), 100*time.Millisecond)
+	if returned {
+		t.Fatalf("Write(%q) returned before its bytes reached the connection; it should write directly", p)
+	}
+	waitEntered(t, h)
+	if direct, queued := directState(c); direct != directMin-1 || queued {
+		t.Fatalf("direct Writes left %d, queued bytes %v: Write(%q) should be a direct one", direct, queued, p)
+	}
+	return done
 }
 
 func directState(c *batchConn) (direct int, queued bool) {
@@ -520,14 +529,7 @@ func TestBatchConnWritesLonePacketsDirectly(t *testing.T) {
 		t.Fatalf("after %d lone flushes: %d direct Writes, next %d; want %d and %d", loneFlushes, direct, backoff, directMin, 2*directMin)
 	}
 	h.held.Store(true)
-	returned, done := writeReturns(c, []byte("q"), 100*time.Millisecond)
-	if returned {
-		t.Fatal("a Write after lone flushes was queued, not written directly")
-	}
-	waitEntered(t, h)
-	if direct, queued := directState(c); direct != directMin-1 || queued {
-		t.Fatalf("direct Writes left %d, queued bytes %v: the Write should be a direct one", direct, queued)
-	}
+	done := mustWriteDirectly(t, c, h, "q") // after lone flushes
 	h.release <- struct{}{}
 	<-done
 	h.held.Store(false)
