@@ -15,8 +15,8 @@ import (
 // flushes it at once: one write system call for a small packet, two for a
 // full one with AES-GCM, the cipher loopgate negotiates (the buffer sends
 // the length and the first 4 KiB, then the rest goes directly), and one
-// per packet however many channels are sending at the same moment. batchConn copies each Write into a pending
-// buffer and returns; one flushing goroutine, started when bytes are pending
+// per packet however many channels are sending at the same moment.
+// batchConn copies each Write into a pending buffer and returns; one flushing goroutine, started when bytes are pending
 // and ended when none are, writes all that is pending with one system call.
 // While that call runs, the next packets gather behind it, so a busy
 // connection writes several packets at a time, as OpenSSH's event loop does,
@@ -37,8 +37,9 @@ type batchConn struct {
 	net.Conn
 
 	mu       sync.Mutex
-	taken    sync.Cond // broadcast when the flusher takes the pending bytes or stops
+	taken    sync.Cond // broadcast when the flusher takes the pending bytes, stops, or Close comes
 	pending  []byte
+	pbuf     *[]byte       // pending's pool entry
 	flushing bool          // a Write or the flusher is writing to Conn
 	closed   bool          // Close was called; Write refuses
 	err      error         // the first write error; Write returns it
@@ -54,9 +55,10 @@ type batchConn struct {
 	// queueing is tried again; backoff doubles from directMin to directMax
 	// while the tries find packets alone, and falls back to directMin once
 	// they gather.
-	queued  int // Writes queued since the flusher last took the pending bytes
-	lone    int // flushes in a row that carried one Write
-	direct  int // Writes left to write directly
+	queued  int                          // Writes queued since the flusher last took the pending bytes
+	counts  struct{ direct, queued int } // Writes each way, for tests
+	lone    int                          // flushes in a row that carried one Write
+	direct  int                          // Writes left to write directly
 	backoff int
 }
 
@@ -108,6 +110,7 @@ func (c *batchConn) Write(p []byte) (int, error) {
 	}
 	if !c.flushing && c.direct > 0 {
 		c.direct--
+		c.counts.direct++
 		c.flushing = true
 		c.mu.Unlock()
 		n, err := c.Conn.Write(p)
@@ -115,11 +118,13 @@ func (c *batchConn) Write(p []byte) (int, error) {
 		c.wrote(err)
 		return n, err
 	}
-	if c.pending == nil {
-		c.pending = (*batchBufs.Get().(*[]byte))[:0]
+	if c.pbuf == nil {
+		c.pbuf = batchBufs.Get().(*[]byte)
+		c.pending = (*c.pbuf)[:0]
 	}
 	c.pending = append(c.pending, p...)
 	c.queued++
+	c.counts.queued++
 	if !c.flushing {
 		c.flushing = true
 		go c.flush()
@@ -134,9 +139,11 @@ func (c *batchConn) Write(p []byte) (int, error) {
 func (c *batchConn) flush() {
 	runtime.Gosched()
 	var out []byte
+	var obuf *[]byte // out's pool entry
 	c.mu.Lock()
 	for len(c.pending) > 0 && c.err == nil {
 		out, c.pending = c.pending, out[:0]
+		obuf, c.pbuf = c.pbuf, obuf
 		if c.queued > 1 {
 			c.lone, c.backoff = 0, directMin
 		} else if c.lone++; c.lone == loneFlushes {
@@ -153,9 +160,9 @@ func (c *batchConn) flush() {
 			c.err = err
 		}
 	}
-	releaseBatch(out)
-	releaseBatch(c.pending)
-	c.pending = nil
+	releaseBatch(obuf, out)
+	releaseBatch(c.pbuf, c.pending)
+	c.pending, c.pbuf = nil, nil
 	c.wrote(c.err)
 }
 
@@ -190,10 +197,11 @@ func (c *batchConn) closeConn() error {
 	return err
 }
 
-func releaseBatch(b []byte) {
-	if cap(b) > 0 {
-		b = b[:0]
-		batchBufs.Put(&b)
+// releaseBatch returns a pending buffer, grown or not, to its pool entry.
+func releaseBatch(p *[]byte, b []byte) {
+	if p != nil {
+		*p = b[:0]
+		batchBufs.Put(p)
 	}
 }
 
@@ -225,9 +233,10 @@ func (c *batchConn) Close() error {
 	return nil
 }
 
-// Read reports net.ErrClosed for a read that Close's deadline ended, as a
-// closed connection does, not a timeout (which the gateway would count
-// against the source as an unfinished login). Other errors stay as they are.
+// Read reports net.ErrClosed for a deadline error once Close has begun (the
+// deadline Close sets, or a LoginGraceTime one racing it), as a closed
+// connection does, not a timeout (which the gateway would count against the
+// source as an unfinished login). Other errors stay as they are.
 func (c *batchConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if err != nil && c.shut.Load() && errors.Is(err, os.ErrDeadlineExceeded) {

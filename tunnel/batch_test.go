@@ -226,6 +226,12 @@ func mustWriteDirectly(t *testing.T, c *batchConn, h *heldConn, p string) (done 
 	return done
 }
 
+func writeCounts(c *batchConn) (direct, queued int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts.direct, c.counts.queued
+}
+
 func directState(c *batchConn) (direct int, queued bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -628,6 +634,9 @@ func TestBatchConnKeepsEveryByteInOrder(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if d, q := writeCounts(c); d == 0 || q == 0 {
+		t.Fatalf("%d direct and %d queued Writes: the test should use both ways", d, q)
+	}
 	waitFlushed(t, c)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -722,6 +731,9 @@ func concurrentWrites(t *testing.T, direct int) {
 		}()
 	}
 	wg.Wait()
+	if d, q := writeCounts(c); d == 0 || q == 0 {
+		t.Fatalf("%d direct and %d queued Writes: the test should use both ways", d, q)
+	}
 	waitFlushed(t, c)
 	select {
 	case err := <-got:
