@@ -6,7 +6,6 @@ import (
 	"os"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -16,8 +15,9 @@ import (
 // full one with AES-GCM, the cipher loopgate negotiates (the buffer sends
 // the length and the first 4 KiB, then the rest goes directly), and one
 // per packet however many channels are sending at the same moment.
-// batchConn copies each Write into a pending buffer and returns; one flushing goroutine, started when bytes are pending
-// and ended when none are, writes all that is pending with one system call.
+// batchConn copies each Write into a pending buffer and returns; one
+// flushing goroutine, started when bytes are pending and ended when none
+// are, writes all that is pending with one system call.
 // While that call runs, the next packets gather behind it, so a busy
 // connection writes several packets at a time, as OpenSSH's event loop does,
 // and an idle one holds no goroutine and no buffer. Where packets do not
@@ -37,15 +37,13 @@ type batchConn struct {
 	net.Conn
 
 	mu       sync.Mutex
-	taken    sync.Cond // broadcast when the flusher takes the pending bytes, stops, or Close comes
-	pending  []byte
-	pbuf     *[]byte       // pending's pool entry
+	taken    sync.Cond     // broadcast when the flusher takes the pending bytes, stops, or Close comes
+	pending  *[]byte       // queued bytes, in a batchBufs entry; nil when none is held
 	flushing bool          // a Write or the flusher is writing to Conn
 	closed   bool          // Close was called; Write refuses
 	err      error         // the first write error; Write returns it
 	grace    *time.Timer   // closes Conn graceFor after Close, if the flusher has not
 	graceFor time.Duration // closeGrace; tests lengthen it
-	shut     atomic.Bool   // closed, for Read without mu
 	shutOnce sync.Once     // Conn is closed once, by whichever gets there first
 
 	// Queueing pays only when packets gather behind one another; for a
@@ -97,7 +95,7 @@ func newBatchConn(c net.Conn) *batchConn {
 // queues p for the flusher and returns.
 func (c *batchConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
-	for !c.closed && c.err == nil && len(c.pending) > 0 && len(c.pending)+len(p) > batchMax {
+	for !c.closed && c.err == nil && c.queuedBytes() > 0 && c.queuedBytes()+len(p) > batchMax {
 		c.taken.Wait()
 	}
 	switch {
@@ -118,11 +116,10 @@ func (c *batchConn) Write(p []byte) (int, error) {
 		c.wrote(err)
 		return n, err
 	}
-	if c.pbuf == nil {
-		c.pbuf = batchBufs.Get().(*[]byte)
-		c.pending = (*c.pbuf)[:0]
+	if c.pending == nil {
+		c.pending = batchBufs.Get().(*[]byte)
 	}
-	c.pending = append(c.pending, p...)
+	*c.pending = append(*c.pending, p...)
 	c.queued++
 	c.counts.queued++
 	if !c.flushing {
@@ -138,12 +135,10 @@ func (c *batchConn) Write(p []byte) (int, error) {
 // the first.
 func (c *batchConn) flush() {
 	runtime.Gosched()
-	var out []byte
-	var obuf *[]byte // out's pool entry
+	var out *[]byte // the batch being written; then, emptied, the next queue
 	c.mu.Lock()
-	for len(c.pending) > 0 && c.err == nil {
-		out, c.pending = c.pending, out[:0]
-		obuf, c.pbuf = c.pbuf, obuf
+	for c.queuedBytes() > 0 && c.err == nil {
+		out, c.pending = c.pending, out
 		if c.queued > 1 {
 			c.lone, c.backoff = 0, directMin
 		} else if c.lone++; c.lone == loneFlushes {
@@ -154,15 +149,16 @@ func (c *batchConn) flush() {
 		c.queued = 0
 		c.taken.Broadcast()
 		c.mu.Unlock()
-		_, err := c.Conn.Write(out)
+		_, err := c.Conn.Write(*out)
+		*out = (*out)[:0]
 		c.mu.Lock()
 		if err != nil {
 			c.err = err
 		}
 	}
-	releaseBatch(obuf, out)
-	releaseBatch(c.pbuf, c.pending)
-	c.pending, c.pbuf = nil, nil
+	releaseBatch(out)
+	releaseBatch(c.pending)
+	c.pending = nil
 	c.wrote(c.err)
 }
 
@@ -173,7 +169,7 @@ func (c *batchConn) wrote(err error) {
 	if err != nil && c.err == nil {
 		c.err = err
 	}
-	if len(c.pending) > 0 && c.err == nil {
+	if c.queuedBytes() > 0 && c.err == nil {
 		// Queued behind a direct Write: the flusher takes over the turn.
 		go c.flush()
 		c.mu.Unlock()
@@ -197,10 +193,17 @@ func (c *batchConn) closeConn() error {
 	return err
 }
 
-// releaseBatch returns a pending buffer, grown or not, to its pool entry.
-func releaseBatch(p *[]byte, b []byte) {
+func (c *batchConn) queuedBytes() int {
+	if c.pending == nil {
+		return 0
+	}
+	return len(*c.pending)
+}
+
+// releaseBatch returns a pending buffer, grown or not, to the pool.
+func releaseBatch(p *[]byte) {
 	if p != nil {
-		*p = b[:0]
+		*p = (*p)[:0]
 		batchBufs.Put(p)
 	}
 }
@@ -215,7 +218,6 @@ func (c *batchConn) Close() error {
 		return net.ErrClosed
 	}
 	c.closed = true
-	c.shut.Store(true)
 	c.taken.Broadcast()
 	if !c.flushing {
 		c.mu.Unlock()
@@ -239,8 +241,12 @@ func (c *batchConn) Close() error {
 // source as an unfinished login). Other errors stay as they are.
 func (c *batchConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if err != nil && c.shut.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
-		err = net.ErrClosed
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.mu.Lock()
+		if c.closed {
+			err = net.ErrClosed
+		}
+		c.mu.Unlock()
 	}
 	return n, err
 }

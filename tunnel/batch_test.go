@@ -206,7 +206,7 @@ func TestBatchConnGathersPacketsBehindAWrite(t *testing.T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pending != nil {
-		t.Fatalf("an idle connection still holds a %d-byte buffer", cap(c.pending))
+		t.Fatalf("an idle connection still holds a %d-byte buffer", cap(*c.pending))
 	}
 }
 
