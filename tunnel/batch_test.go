@@ -123,6 +123,16 @@ func (h *heldConn) let(t *testing.T) {
 	}
 }
 
+// waitClosed fails with why unless the connection is closed within 5 s.
+func (h *heldConn) waitClosed(t *testing.T, why string) {
+	t.Helper()
+	select {
+	case <-h.closeSeen:
+	case <-time.After(5 * time.Second):
+		t.Fatal(why)
+	}
+}
+
 func (h *heldConn) recorded() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -226,6 +236,32 @@ func mustWriteDirectly(t *testing.T, c *batchConn, h *heldConn, p string) (done 
 	return done
 }
 
+// batchToReader returns a batchConn over a loopback TCP connection whose
+// far end read consumes; got reports read's result.
+func batchToReader(t *testing.T, read func(net.Conn) error) (c *batchConn, got <-chan error) {
+	t.Helper()
+	done := make(chan error, 1)
+	addr, _ := tcpServer(t, func(s net.Conn) { done <- read(s) })
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newBatchConn(raw), done
+}
+
+// waitWriters waits for the writing goroutines, failing if a Write never
+// returns (bytes stuck in a queue no flusher drains).
+func waitWriters(t *testing.T, wg *sync.WaitGroup) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("writers still blocked in Write after 30 s")
+	}
+}
+
 func writeCounts(c *batchConn) (direct, queued int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -294,11 +330,7 @@ func TestBatchConnFailedWriteClosesAndSticks(t *testing.T) {
 	if _, err := c.Write([]byte("lost")); err != nil {
 		t.Fatalf("a queued Write failed before its write: %v", err)
 	}
-	select {
-	case <-h.closeSeen:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a failed write did not close the connection")
-	}
+	h.waitClosed(t, "a failed write did not close the connection")
 	waitFlushed(t, c)
 	if _, err := c.Write([]byte("more")); err == nil || err.Error() != "connection reset by peer" {
 		t.Fatalf("Write after a failed write: %v, want the write's error", err)
@@ -365,11 +397,7 @@ func TestBatchConnCloseLetsPendingBytesOut(t *testing.T) {
 	h.let(t)
 	waitEntered(t, h)
 	h.let(t)
-	select {
-	case <-h.closeSeen:
-	case <-time.After(5 * time.Second):
-		t.Fatal("not closed after the pending bytes were written")
-	}
+	h.waitClosed(t, "not closed after the pending bytes were written")
 	if got := h.recorded(); len(got) != 2 || got[0] != "first" || got[1] != "last" {
 		t.Fatalf("writes %q, want [first last]", got)
 	}
@@ -431,11 +459,7 @@ func TestBatchConnCloseDuringDirectWrite(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-h.closeSeen:
-	case <-time.After(5 * time.Second):
-		t.Fatal("not closed after the direct write finished")
-	}
+	h.waitClosed(t, "not closed after the direct write finished")
 }
 
 // A connection whose reads cannot be ended early (an SSH channel under
@@ -485,11 +509,7 @@ func TestBatchConnWaitingWriteEnds(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("the waiting Write never returned")
 			}
-			select {
-			case <-h.closeSeen:
-			case <-time.After(5 * time.Second):
-				t.Fatal("the connection was not closed")
-			}
+			h.waitClosed(t, "the connection was not closed")
 			waitFlushed(t, c)
 		})
 	}
@@ -574,36 +594,18 @@ func TestBatchConnWritesLonePacketsDirectly(t *testing.T) {
 // Many writers through a real TCP connection: every byte arrives, in the
 // order the writers' lock gave them (x/crypto serializes packet writes).
 func TestBatchConnKeepsEveryByteInOrder(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	type result struct {
 		sum [32]byte
 		n   int64
-		err error
 	}
-	got := make(chan result, 1)
-	go func() {
-		s, err := ln.Accept()
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		defer s.Close()
+	var r result
+	c, got := batchToReader(t, func(s net.Conn) error {
 		h := sha256.New()
 		n, err := io.Copy(h, s)
-		var r result
 		copy(r.sum[:], h.Sum(nil))
-		r.n, r.err = n, err
-		got <- r
-	}()
-	raw, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newBatchConn(raw)
+		r.n = n
+		return err
+	})
 	var order sync.Mutex
 	want := sha256.New()
 	var total int64
@@ -633,7 +635,7 @@ func TestBatchConnKeepsEveryByteInOrder(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
+	waitWriters(t, &wg)
 	if d, q := writeCounts(c); d == 0 || q == 0 {
 		t.Fatalf("%d direct and %d queued Writes: the test should use both ways", d, q)
 	}
@@ -641,9 +643,8 @@ func TestBatchConnKeepsEveryByteInOrder(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r := <-got
-	if r.err != nil {
-		t.Fatal(r.err)
+	if err := <-got; err != nil {
+		t.Fatal(err)
 	}
 	if r.n != total || !bytes.Equal(r.sum[:], want.Sum(nil)) {
 		t.Fatalf("received %d bytes (sum %x), want %d (sum %x)", r.n, r.sum[:4], total, want.Sum(nil)[:4])
@@ -660,52 +661,31 @@ func TestBatchConnConcurrentWritesStayWhole(t *testing.T) {
 }
 
 func concurrentWrites(t *testing.T, direct int) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	const writers, records = 8, 400
-	got := make(chan error, 1)
-	go func() {
-		s, err := ln.Accept()
-		if err != nil {
-			got <- err
-			return
-		}
-		defer s.Close()
+	c, got := batchToReader(t, func(s net.Conn) error {
 		next := make([]uint32, writers)
 		hdr := make([]byte, 7)
 		body := make([]byte, 1<<16)
 		for range writers * records {
 			if _, err := io.ReadFull(s, hdr); err != nil {
-				got <- fmt.Errorf("record header: %w", err)
-				return
+				return fmt.Errorf("record header: %w", err)
 			}
 			w, seq, n := int(hdr[0]), binary.BigEndian.Uint32(hdr[1:5]), int(binary.BigEndian.Uint16(hdr[5:7]))
 			if w >= writers || seq != next[w] {
-				got <- fmt.Errorf("writer %d record %d arrived, want record %d", w, seq, next[w%writers])
-				return
+				return fmt.Errorf("writer %d record %d arrived, want record %d", w, seq, next[w%writers])
 			}
 			next[w]++
 			if _, err := io.ReadFull(s, body[:n]); err != nil {
-				got <- fmt.Errorf("record body: %w", err)
-				return
+				return fmt.Errorf("record body: %w", err)
 			}
 			for j, b := range body[:n] {
 				if b != byte(w+int(seq)+j) {
-					got <- fmt.Errorf("writer %d record %d byte %d is %d", w, seq, j, b)
-					return
+					return fmt.Errorf("writer %d record %d byte %d is %d", w, seq, j, b)
 				}
 			}
 		}
-		got <- nil
-	}()
-	raw, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newBatchConn(raw)
+		return nil
+	})
 	if direct > 0 {
 		c.direct, c.backoff = direct, direct
 	}
@@ -730,7 +710,7 @@ func concurrentWrites(t *testing.T, direct int) {
 			}
 		}()
 	}
-	wg.Wait()
+	waitWriters(t, &wg)
 	if d, q := writeCounts(c); d == 0 || q == 0 {
 		t.Fatalf("%d direct and %d queued Writes: the test should use both ways", d, q)
 	}
