@@ -237,7 +237,9 @@ func mustWriteDirectly(t *testing.T, c *batchConn, h *heldConn, p string) (done 
 }
 
 // batchToReader returns a batchConn over a loopback TCP connection whose
-// far end read consumes; got reports read's result.
+// far end read consumes; got reports read's result. The connection is
+// closed at cleanup, before tcpServer waits for read, so a test that fails
+// before its own Close ends instead of waiting for read forever.
 func batchToReader(t *testing.T, read func(net.Conn) error) (c *batchConn, got <-chan error) {
 	t.Helper()
 	done := make(chan error, 1)
@@ -246,6 +248,7 @@ func batchToReader(t *testing.T, read func(net.Conn) error) (c *batchConn, got <
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { raw.Close() })
 	return newBatchConn(raw), done
 }
 
