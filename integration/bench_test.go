@@ -74,8 +74,16 @@ func TestBenchRunSideBySide(t *testing.T) {
 			t.Errorf("%s: no OpenSSH figure (row %v)", m, rows[m])
 		}
 		for _, v := range loopgate {
-			if !ratios[m][v] {
-				t.Errorf("%s: %s has no ratio to OpenSSH (row %v)", m, v, rows[m])
+			// An "added over direct" figure can come out below zero on
+			// a noisy run (the tunnel's p99 under the direct path's);
+			// no ratio is meaningful then, and the report leaves it out.
+			x, ok := rows[m][v]
+			want := ok && x >= 0 && rows[m]["openssh"] > 0
+			if ratios[m][v] != want {
+				t.Errorf("%s: %s has a ratio to OpenSSH: %t, want %t (row %v)", m, v, ratios[m][v], want, rows[m])
+			}
+			if !ok {
+				t.Errorf("%s: no %s figure (row %v)", m, v, rows[m])
 			}
 		}
 	}
