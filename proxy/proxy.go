@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/loopgate/loopgate/internal/sockio"
 )
 
 // Defaults for zero Config fields.
@@ -316,7 +318,9 @@ func (h *Handler) warn(r *http.Request, msg string, attrs ...slog.Attr) {
 
 // Serve runs an HTTP/1 server around h on ln until Shutdown or Close, and
 // then returns http.ErrServerClosed. Like http.Server.Serve it closes ln.
-func (h *Handler) Serve(ln net.Listener) error { return h.server.Serve(ln) }
+// Accepted connections read and write without the scheduler's system-call
+// bookkeeping (internal/sockio).
+func (h *Handler) Serve(ln net.Listener) error { return h.server.Serve(sockio.Listener{Listener: ln}) }
 
 // Shutdown stops accepting requests, waits for those in flight or for ctx,
 // and closes idle tunnel connections.

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/loopgate/loopgate/internal/sockio"
 )
 
 // batchConn is the network connection under an SSH connection, on both
@@ -86,7 +88,9 @@ var batchBufs = sync.Pool{New: func() any {
 
 func newBatchConn(c net.Conn) *batchConn {
 	// The handshake's packets go one at a time: start writing directly.
-	b := &batchConn{Conn: c, direct: directMin, backoff: directMin, graceFor: closeGrace}
+	// sockio: the socket's reads and writes skip the scheduler's
+	// system-call bookkeeping (docs/PERFORMANCE.md, change 18).
+	b := &batchConn{Conn: sockio.Wrap(c), direct: directMin, backoff: directMin, graceFor: closeGrace}
 	b.taken.L = &b.mu
 	return b
 }

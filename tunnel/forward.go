@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/loopgate/loopgate/internal/sockio"
 )
 
 // Forward serves one local listener, like ssh -L: every connection it
@@ -45,6 +47,7 @@ func (f *Forward) Serve(ctx context.Context) error {
 			}
 			return err
 		}
+		local = sockio.Wrap(local) // reads and writes without the scheduler's system-call bookkeeping
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/loopgate/loopgate/internal/sockio"
 	"github.com/loopgate/loopgate/policy"
 )
 
@@ -123,7 +124,7 @@ func (c *gwConn) dial(svc policy.Service) (net.Conn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("dial %s: peer %s: %w", svc.Addr, conn.RemoteAddr(), errNotLoopback)
 	}
-	return conn, nil
+	return sockio.Wrap(conn), nil // reads and writes without the scheduler's system-call bookkeeping
 }
 
 // loopbackOnly is a net.Dialer Control hook: it runs on the socket just
