@@ -27,29 +27,28 @@ func Wrap(c net.Conn) net.Conn {
 		return c
 	}
 	r := &Conn{TCPConn: tc, rc: rc}
-	r.readFn, r.writeFn = r.read, r.write // method values made once, not per call
+	r.r.fn, r.w.fn = r.read, r.write // method values made once, not per call
 	return r
 }
 
 // Conn is a *net.TCPConn whose Read and Write skip the scheduler's
-// system-call bookkeeping. Read and Write are each serialised by a mutex
-// (the fd's own lock serialises them anyway); a Read and a Write run at
-// the same time, as on any net.Conn.
+// system-call bookkeeping. Reads are serialised by a mutex, and so are
+// writes (the descriptor's own locks serialise them anyway); a Read and a
+// Write run at the same time, as on any net.Conn.
 type Conn struct {
 	*net.TCPConn
-	rc syscall.RawConn
+	rc   syscall.RawConn
+	r, w half
+}
 
-	rmu    sync.Mutex
-	rbuf   []byte
-	rn     int
-	rerrno syscall.Errno
-	readFn func(fd uintptr) bool
-
-	wmu     sync.Mutex
-	wbuf    []byte
-	wn      int
-	werrno  syscall.Errno
-	writeFn func(fd uintptr) bool
+// half is one direction's call in progress: the buffer its callback
+// uses and what the callback found.
+type half struct {
+	mu    sync.Mutex
+	buf   []byte
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // Conn.read or Conn.write
 }
 
 // read is the RawConn.Read callback: one read(2), retried on EINTR. It
@@ -57,39 +56,39 @@ type Conn struct {
 // become readable (or a deadline, or Close) and calls it again.
 func (c *Conn) read(fd uintptr) bool {
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rbuf[0])), uintptr(len(c.rbuf)))
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.r.buf[0])), uintptr(len(c.r.buf)))
 		switch e {
 		case 0:
-			c.rn = int(n)
+			c.r.n = int(n)
 			return true
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
 			return false
 		default:
-			c.rerrno = e
+			c.r.errno = e
 			return true
 		}
 	}
 }
 
-// write is the RawConn.Write callback: write(2) until all of wbuf is
+// write is the RawConn.Write callback: write(2) until all of w.buf is
 // written, retried on EINTR; false on EAGAIN, to wait for room.
 func (c *Conn) write(fd uintptr) bool {
-	for c.wn < len(c.wbuf) {
-		p := c.wbuf[c.wn:]
+	for c.w.n < len(c.w.buf) {
+		p := c.w.buf[c.w.n:]
 		if len(p) > maxRW {
 			p = p[:maxRW]
 		}
 		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		switch e {
 		case 0:
-			c.wn += int(n)
+			c.w.n += int(n)
 		case syscall.EINTR:
 		case syscall.EAGAIN:
 			return false
 		default:
-			c.werrno = e
+			c.w.errno = e
 			return true
 		}
 	}
@@ -103,24 +102,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if len(p) > maxRW {
-		p = p[:maxRW]
-	}
-	c.rmu.Lock()
-	c.rbuf, c.rn, c.rerrno = p, 0, 0
-	err := c.rc.Read(c.readFn)
-	n, errno := c.rn, c.rerrno
-	c.rbuf = nil
-	c.rmu.Unlock()
-	switch {
-	case err != nil:
-		return 0, c.opError("read", err)
-	case errno != 0:
-		return 0, c.opError("read", os.NewSyscallError("read", errno))
-	case n == 0:
+	n, err := c.r.run(c, "read", p[:min(len(p), maxRW)])
+	if err == nil && n == 0 {
 		return 0, io.EOF
 	}
-	return n, nil
+	return n, err
 }
 
 // Write writes all of p, as (*net.TCPConn).Write does, or fails with how
@@ -129,17 +115,29 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	c.wmu.Lock()
-	c.wbuf, c.wn, c.werrno = p, 0, 0
-	err := c.rc.Write(c.writeFn)
-	n, errno := c.wn, c.werrno
-	c.wbuf = nil
-	c.wmu.Unlock()
+	return c.w.run(c, "write", p)
+}
+
+// run makes one Read ("read") or Write ("write") of p through c's
+// RawConn, and returns the bytes moved and the error as the net package
+// words it.
+func (h *half) run(c *Conn, op string, p []byte) (int, error) {
+	h.mu.Lock()
+	h.buf, h.n, h.errno = p, 0, 0
+	var err error
+	if op == "read" {
+		err = c.rc.Read(h.fn)
+	} else {
+		err = c.rc.Write(h.fn)
+	}
+	n, errno := h.n, h.errno
+	h.buf = nil
+	h.mu.Unlock()
 	switch {
 	case err != nil:
-		return n, c.opError("write", err)
+		return n, c.opError(op, err)
 	case errno != 0:
-		return n, c.opError("write", os.NewSyscallError("write", errno))
+		return n, c.opError(op, os.NewSyscallError(op, errno))
 	}
 	return n, nil
 }
