@@ -245,3 +245,27 @@ func TestListenerWraps(t *testing.T) {
 		t.Errorf("Accept after Close: %v", err)
 	}
 }
+
+// TestNoAllocations: a Read and a Write through the wrapper allocate
+// nothing (the callbacks are made once, in Wrap).
+func TestNoAllocations(t *testing.T) {
+	w, p := pair(t)
+	out, in := []byte("ping"), make([]byte, 4)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := w.Write(out); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(p, in); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Write(in); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(w, in); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per round trip, want 0", allocs)
+	}
+}
