@@ -179,25 +179,45 @@ func swapAddrs(s string, p net.Conn) string {
 	return string(bytes.Replace([]byte(s), []byte(l+"->"+r), []byte(r+"->"+l), 1))
 }
 
-func TestCloseEndsABlockedRead(t *testing.T) {
+func TestCloseEndsABlockedReadAndWrite(t *testing.T) {
 	w, _ := pair(t)
-	done := make(chan error, 1)
+	read, wrote := make(chan error, 1), make(chan error, 1)
 	go func() {
 		_, err := w.Read(make([]byte, 8))
-		done <- err
+		read <- err
 	}()
-	time.Sleep(20 * time.Millisecond) // let it block in the poller
-	w.Close()
+	go func() { // more than both socket buffers hold, and nobody reads
+		_, err := w.Write(make([]byte, 64<<20))
+		wrote <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let both wait in the poller
 	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Read ended by Close: %v, want net.ErrClosed", err)
+	case err := <-read:
+		t.Fatalf("Read returned before Close: %v", err)
+	case err := <-wrote:
+		t.Fatalf("Write returned before Close: %v", err)
+	default:
+	}
+	w.Close()
+	for name, ch := range map[string]chan error{"Read": read, "Write": wrote} {
+		select {
+		case err := <-ch:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("%s ended by Close: %v, want net.ErrClosed", name, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Close did not end a blocked %s", name)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not end a blocked Read")
 	}
 	if _, err := w.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Write after Close: %v, want net.ErrClosed", err)
+	}
+	// As on a *net.TCPConn, even empty calls report the closed connection.
+	if _, err := w.Read(nil); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Read(nil) after Close: %v, want net.ErrClosed", err)
+	}
+	if _, err := w.Write(nil); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Write(nil) after Close: %v, want net.ErrClosed", err)
 	}
 }
 

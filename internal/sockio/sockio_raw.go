@@ -1,9 +1,10 @@
-//go:build linux
+//go:build linux && (amd64 || arm64 || arm)
 
 package sockio
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -35,6 +36,14 @@ func Wrap(c net.Conn) net.Conn {
 // system-call bookkeeping. Reads are serialised by a mutex, and so are
 // writes (the descriptor's own locks serialise them anyway); a Read and a
 // Write run at the same time, as on any net.Conn.
+//
+// The calls are recvfrom(2) and sendto(2) with MSG_DONTWAIT, which never
+// block whatever the descriptor's mode: a raw call keeps its P and cannot
+// be preempted, so a call that blocked would stall the garbage collector
+// and with it the process (TCPConn.File shares the descriptor's flags with
+// a duplicate, and its Fd makes both blocking). The other methods,
+// promoted from the *net.TCPConn (File, ReadFrom, WriteTo, CloseWrite,
+// deadlines), are the connection's own and use the ordinary path.
 type Conn struct {
 	*net.TCPConn
 	rc   syscall.RawConn
@@ -44,21 +53,27 @@ type Conn struct {
 // half is one direction's call in progress: the buffer its callback
 // uses and what the callback found.
 type half struct {
-	mu    sync.Mutex
-	buf   []byte
-	n     int
-	errno syscall.Errno
-	fn    func(fd uintptr) bool // Conn.read or Conn.write
+	mu  sync.Mutex
+	buf []byte
+	n   int
+	err error                 // what the system call reported
+	fn  func(fd uintptr) bool // Conn.read or Conn.write
 }
 
-// read is the RawConn.Read callback: one read(2), retried on EINTR. It
-// returns false on EAGAIN, so that RawConn.Read waits for the socket to
-// become readable (or a deadline, or Close) and calls it again.
+// read is the RawConn.Read callback: one recvfrom(2), retried on EINTR.
+// It returns false on EAGAIN, so that RawConn.Read waits for the socket to
+// become readable (or a deadline, or Close) and calls it again. An empty
+// buffer makes no call: RawConn.Read has checked the connection is open.
 func (c *Conn) read(fd uintptr) bool {
-	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.r.buf[0])), uintptr(len(c.r.buf)))
+	for len(c.r.buf) > 0 {
+		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.r.buf[0])), uintptr(len(c.r.buf)),
+			syscall.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case 0:
+			if int(n) > len(c.r.buf) {
+				c.r.err = fmt.Errorf("recvfrom returned %d bytes for a buffer of %d", n, len(c.r.buf))
+				return true
+			}
 			c.r.n = int(n)
 			return true
 		case syscall.EINTR:
@@ -66,13 +81,14 @@ func (c *Conn) read(fd uintptr) bool {
 		case syscall.EAGAIN:
 			return false
 		default:
-			c.r.errno = e
+			c.r.err = os.NewSyscallError("recvfrom", e)
 			return true
 		}
 	}
+	return true
 }
 
-// write is the RawConn.Write callback: write(2) until all of w.buf is
+// write is the RawConn.Write callback: sendto(2) until all of w.buf is
 // written, retried on EINTR; false on EAGAIN, to wait for room.
 func (c *Conn) write(fd uintptr) bool {
 	for c.w.n < len(c.w.buf) {
@@ -80,15 +96,20 @@ func (c *Conn) write(fd uintptr) bool {
 		if len(p) > maxRW {
 			p = p[:maxRW]
 		}
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
+			syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, 0, 0)
 		switch e {
 		case 0:
+			if n == 0 || int(n) > len(p) { // as poll.FD.Write: never loop on nothing written
+				c.w.err = fmt.Errorf("sendto returned %d bytes for %d: %w", n, len(p), io.ErrUnexpectedEOF)
+				return true
+			}
 			c.w.n += int(n)
 		case syscall.EINTR:
 		case syscall.EAGAIN:
 			return false
 		default:
-			c.w.errno = e
+			c.w.err = os.NewSyscallError("sendto", e)
 			return true
 		}
 	}
@@ -99,12 +120,12 @@ func (c *Conn) write(fd uintptr) bool {
 // finished sending, net.ErrClosed after Close, os.ErrDeadlineExceeded
 // after a read deadline, each in a *net.OpError.
 func (c *Conn) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
 	n, err := c.r.run(c, "read", p[:min(len(p), maxRW)])
-	if err == nil && n == 0 {
+	if err == nil && n == 0 && len(p) > 0 {
 		return 0, io.EOF
+	}
+	if n > 0 {
+		raceWritten(p[:n])
 	}
 	return n, err
 }
@@ -112,10 +133,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 // Write writes all of p, as (*net.TCPConn).Write does, or fails with how
 // much was written.
 func (c *Conn) Write(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
+	raceReleasing()
+	n, err := c.w.run(c, "write", p)
+	if n > 0 {
+		raceRead(p[:n])
 	}
-	return c.w.run(c, "write", p)
+	return n, err
 }
 
 // run makes one Read ("read") or Write ("write") of p through c's
@@ -123,21 +146,24 @@ func (c *Conn) Write(p []byte) (int, error) {
 // words it.
 func (h *half) run(c *Conn, op string, p []byte) (int, error) {
 	h.mu.Lock()
-	h.buf, h.n, h.errno = p, 0, 0
+	h.buf, h.n, h.err = p, 0, nil
 	var err error
 	if op == "read" {
 		err = c.rc.Read(h.fn)
 	} else {
 		err = c.rc.Write(h.fn)
 	}
-	n, errno := h.n, h.errno
-	h.buf = nil
+	n, serr := h.n, h.err
+	h.buf, h.err = nil, nil
 	h.mu.Unlock()
 	switch {
 	case err != nil:
 		return n, c.opError(op, err)
-	case errno != 0:
-		return n, c.opError(op, os.NewSyscallError(op, errno))
+	case serr != nil:
+		return n, c.opError(op, serr)
+	}
+	if op == "read" {
+		raceAcquired()
 	}
 	return n, nil
 }
