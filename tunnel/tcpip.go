@@ -77,7 +77,7 @@ func (c *gwConn) forward(nc ssh.NewChannel, release func()) {
 	c.open.add(t)
 	defer c.open.remove(t)
 	c.recheckTunnel(c.g.rules.Load(), t)
-	in, out := splice(touchReader{ch, idle}, touchReader{up.(halfCloser), idle}) // dial returns a *net.TCPConn
+	in, out := splice(touchReader{ch, idle}, touchReader{up.(halfCloser), idle}) // dial returns a TCP connection, which can half-close
 	idle.stop()
 	stop()
 	ch.Close()
