@@ -14,12 +14,14 @@
 // gateway's CPU in profiles on a 2-core virtual machine, where each of
 // those sleeps is a trip through the hypervisor.
 //
-// Wrap returns a connection whose Read and Write make the read(2) and
-// write(2) calls with syscall.RawSyscall inside the connection's
+// Wrap returns a connection whose Read and Write make recvfrom(2) and
+// sendto(2) calls with MSG_DONTWAIT (so they never block, whatever the
+// descriptor's mode) through syscall.RawSyscall6 inside the connection's
 // syscall.RawConn, so the network poller, deadlines and Close work as for
 // the connection itself. Everything else (CloseWrite, SetDeadline,
-// addresses) is the wrapped *net.TCPConn's. On other systems, and for
-// anything but a *net.TCPConn, Wrap returns the connection unchanged.
+// addresses) is the wrapped *net.TCPConn's. On other systems and
+// architectures than Linux on amd64, arm64 and arm, and for anything but
+// a *net.TCPConn, Wrap returns the connection unchanged.
 package sockio
 
 import "net"

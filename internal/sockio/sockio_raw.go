@@ -13,7 +13,7 @@ import (
 	"unsafe"
 )
 
-// maxRW bounds one read(2) or write(2), as the net package does.
+// maxRW bounds one recvfrom(2) or sendto(2), as the net package bounds a read or write.
 const maxRW = 1 << 30
 
 // Wrap returns c with raw reads and writes if it is a *net.TCPConn, and c
