@@ -15,29 +15,36 @@ import (
 
 // pair returns both ends of a loopback TCP connection, the dialled end
 // wrapped, the accepted end as the net package made it.
-func pair(t *testing.T) (wrapped net.Conn, plain *net.TCPConn) {
+func pair(t testing.TB) (wrapped net.Conn, plain *net.TCPConn) {
+	c, p := tcpPair(t)
+	return Wrap(c), p
+}
+
+// tcpPair returns both ends of a loopback TCP connection, closed at the
+// end of the test.
+func tcpPair(t testing.TB) (dialled, accepted *net.TCPConn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
+	acc := make(chan net.Conn, 1)
 	go func() { // ends at the first Accept; ln.Close above ends a failed one
 		c, _ := ln.Accept()
-		accepted <- c
+		acc <- c
 	}()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := <-accepted
+	p := <-acc
 	if p == nil {
 		c.Close()
 		t.Fatal("accept failed")
 	}
 	t.Cleanup(func() { c.Close(); p.Close() })
-	return Wrap(c), p.(*net.TCPConn)
+	return c.(*net.TCPConn), p.(*net.TCPConn)
 }
 
 func TestWrapOnlyTCPOnLinux(t *testing.T) {
