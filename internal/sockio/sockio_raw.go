@@ -27,8 +27,10 @@ func Wrap(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	r := &Conn{TCPConn: tc, rc: rc}
-	r.r.fn, r.w.fn = r.read, r.write // method values made once, not per call
+	r := &Conn{TCPConn: tc}
+	// Method values made once, not per call.
+	r.r.op, r.r.call, r.r.fn = "read", rc.Read, r.read
+	r.w.op, r.w.call, r.w.fn = "write", rc.Write, r.write
 	return r
 }
 
@@ -46,18 +48,19 @@ func Wrap(c net.Conn) net.Conn {
 // deadlines), are the connection's own and use the ordinary path.
 type Conn struct {
 	*net.TCPConn
-	rc   syscall.RawConn
 	r, w half
 }
 
-// half is one direction's call in progress: the buffer its callback
-// uses and what the callback found.
+// half is one direction: how it calls the RawConn, set once by Wrap, and
+// the call in progress (the buffer its callback uses and what it found).
 type half struct {
-	mu  sync.Mutex
-	buf []byte
-	n   int
-	err error                 // what the system call reported
-	fn  func(fd uintptr) bool // Conn.read or Conn.write
+	op   string                              // "read" or "write", for errors
+	call func(f func(fd uintptr) bool) error // the RawConn's Read or Write
+	fn   func(fd uintptr) bool               // Conn.read or Conn.write
+	mu   sync.Mutex
+	buf  []byte
+	n    int
+	err  error // what the system call reported
 }
 
 // read is the RawConn.Read callback: one recvfrom(2), retried on EINTR.
@@ -120,50 +123,45 @@ func (c *Conn) write(fd uintptr) bool {
 // finished sending, net.ErrClosed after Close, os.ErrDeadlineExceeded
 // after a read deadline, each in a *net.OpError.
 func (c *Conn) Read(p []byte) (int, error) {
-	n, err := c.r.run(c, "read", p[:min(len(p), maxRW)])
-	if err == nil && n == 0 && len(p) > 0 {
+	n, err := c.r.run(c, p[:min(len(p), maxRW)])
+	if err != nil {
+		return n, err
+	}
+	raceAcquired()
+	if n == 0 && len(p) > 0 {
 		return 0, io.EOF
 	}
 	if n > 0 {
 		raceWritten(p[:n])
 	}
-	return n, err
+	return n, nil
 }
 
 // Write writes all of p, as (*net.TCPConn).Write does, or fails with how
 // much was written.
 func (c *Conn) Write(p []byte) (int, error) {
 	raceReleasing()
-	n, err := c.w.run(c, "write", p)
+	n, err := c.w.run(c, p)
 	if n > 0 {
 		raceRead(p[:n])
 	}
 	return n, err
 }
 
-// run makes one Read ("read") or Write ("write") of p through c's
-// RawConn, and returns the bytes moved and the error as the net package
-// words it.
-func (h *half) run(c *Conn, op string, p []byte) (int, error) {
+// run makes one Read or Write of p through the connection's RawConn, and
+// returns the bytes moved and the error as the net package words it.
+func (h *half) run(c *Conn, p []byte) (int, error) {
 	h.mu.Lock()
 	h.buf, h.n, h.err = p, 0, nil
-	var err error
-	if op == "read" {
-		err = c.rc.Read(h.fn)
-	} else {
-		err = c.rc.Write(h.fn)
-	}
+	err := h.call(h.fn)
 	n, serr := h.n, h.err
 	h.buf, h.err = nil, nil
 	h.mu.Unlock()
 	switch {
 	case err != nil:
-		return n, c.opError(op, err)
+		return n, c.opError(h.op, err)
 	case serr != nil:
-		return n, c.opError(op, serr)
-	}
-	if op == "read" {
-		raceAcquired()
+		return n, c.opError(h.op, serr)
 	}
 	return n, nil
 }
