@@ -63,58 +63,65 @@ type half struct {
 	err  error // what the system call reported
 }
 
-// read is the RawConn.Read callback: one recvfrom(2), retried on EINTR.
-// It returns false on EAGAIN, so that RawConn.Read waits for the socket to
+// sysIO makes one recvfrom(2) or sendto(2) (trap) of p with flags, which
+// include MSG_DONTWAIT, retried on EINTR. It returns the bytes moved, or
+// wait when the socket has no data or no room (EAGAIN), or the error,
+// including a count the kernel should never give (more than p).
+func sysIO(trap, fd uintptr, p []byte, flags uintptr) (n int, wait bool, err error) {
+	for {
+		r, _, e := syscall.RawSyscall6(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), flags, 0, 0)
+		switch e {
+		case 0:
+			if int(r) > len(p) {
+				return 0, false, fmt.Errorf("%s returned %d bytes for %d", name(trap), r, len(p))
+			}
+			return int(r), false, nil
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return 0, true, nil
+		default:
+			return 0, false, os.NewSyscallError(name(trap), e)
+		}
+	}
+}
+
+func name(trap uintptr) string {
+	if trap == syscall.SYS_RECVFROM {
+		return "recvfrom"
+	}
+	return "sendto"
+}
+
+// read is the RawConn.Read callback: one recvfrom. It returns false when
+// there is nothing to read, so that RawConn.Read waits for the socket to
 // become readable (or a deadline, or Close) and calls it again. An empty
 // buffer makes no call: RawConn.Read has checked the connection is open.
 func (c *Conn) read(fd uintptr) bool {
-	for len(c.r.buf) > 0 {
-		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.r.buf[0])), uintptr(len(c.r.buf)),
-			syscall.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			if int(n) > len(c.r.buf) {
-				c.r.err = fmt.Errorf("recvfrom returned %d bytes for a buffer of %d", n, len(c.r.buf))
-				return true
-			}
-			c.r.n = int(n)
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		default:
-			c.r.err = os.NewSyscallError("recvfrom", e)
-			return true
-		}
+	if len(c.r.buf) == 0 {
+		return true
 	}
-	return true
+	n, wait, err := sysIO(syscall.SYS_RECVFROM, fd, c.r.buf, syscall.MSG_DONTWAIT)
+	c.r.n, c.r.err = n, err
+	return !wait
 }
 
-// write is the RawConn.Write callback: sendto(2) until all of w.buf is
-// written, retried on EINTR; false on EAGAIN, to wait for room.
+// write is the RawConn.Write callback: sendto until all of w.buf is
+// written; false when there is no room, to wait for it.
 func (c *Conn) write(fd uintptr) bool {
 	for c.w.n < len(c.w.buf) {
 		p := c.w.buf[c.w.n:]
-		if len(p) > maxRW {
-			p = p[:maxRW]
-		}
-		n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
-			syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, 0, 0)
-		switch e {
-		case 0:
-			if n == 0 || int(n) > len(p) { // as poll.FD.Write: never loop on nothing written
-				c.w.err = fmt.Errorf("sendto returned %d bytes for %d: %w", n, len(p), io.ErrUnexpectedEOF)
-				return true
-			}
-			c.w.n += int(n)
-		case syscall.EINTR:
-		case syscall.EAGAIN:
+		n, wait, err := sysIO(syscall.SYS_SENDTO, fd, p[:min(len(p), maxRW)], syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL)
+		switch {
+		case wait:
 			return false
-		default:
-			c.w.err = os.NewSyscallError("sendto", e)
+		case err == nil && n == 0: // as poll.FD.Write: never loop on nothing written
+			err = fmt.Errorf("sendto wrote nothing: %w", io.ErrUnexpectedEOF)
+		}
+		if err != nil {
+			c.w.err = err
 			return true
 		}
+		c.w.n += n
 	}
 	return true
 }
