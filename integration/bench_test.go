@@ -69,7 +69,7 @@ func TestBenchRunSideBySide(t *testing.T) {
 	}
 	loopgate := []string{"loopgate-forward", "loopgate-proxy", "ssh-to-gateway"}
 	for _, m := range []string{"download", "upload", "download-cpu-total", "upload-cpu-total", "rps-c1", "rps-c32",
-		"p50-added-c1", "p99-added-c1", "p99-c32", "newconn"} {
+		"p50-added-c1", "p99-added-c1", "p99-c32", "p999-c32", "newconn"} {
 		if _, ok := rows[m]["openssh"]; !ok {
 			t.Errorf("%s: no OpenSSH figure (row %v)", m, rows[m])
 		}

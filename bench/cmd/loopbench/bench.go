@@ -184,7 +184,7 @@ func (b *bench) finish(ctx context.Context) error {
 	}
 	for _, c := range []string{"1", "32"} {
 		b.res.addOverDirect(metric{"p50-added-c" + c, "latency p50 added over direct, " + c + " conn", "ms", false},
-			"p50-c"+c, "p99-c"+c)
+			"p50-c"+c, "p999-c"+c)
 		b.res.addOverDirect(metric{"p99-added-c" + c, "latency p99 added over direct, " + c + " conn", "ms", false},
 			"p99-c"+c, "p50-added-c"+c)
 	}

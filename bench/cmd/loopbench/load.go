@@ -163,7 +163,8 @@ type loadResult struct {
 	requests int
 	elapsed  time.Duration
 	p50, p99 time.Duration
-	err      error // the first failure, if any worker failed
+	p999     time.Duration // 99.9th percentile: the one request in 1,000 a stall on a shared link hits
+	err      error         // the first failure, if any worker failed
 }
 
 func (r loadResult) rate() float64 { return float64(r.requests) / r.elapsed.Seconds() }
@@ -256,7 +257,7 @@ func httpLoad(ctx context.Context, ep *endpoint, path string, conns int, d time.
 		return res, fmt.Errorf("load: no request succeeded: %v", res.err)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	res.p50, res.p99 = percentile(all, 0.50), percentile(all, 0.99)
+	res.p50, res.p99, res.p999 = percentile(all, 0.50), percentile(all, 0.99), percentile(all, 0.999)
 	return res, ctx.Err()
 }
 

@@ -39,8 +39,8 @@ func TestHTTPLoad(t *testing.T) {
 	if err != nil || res.err != nil {
 		t.Fatalf("got %v, %v, want no error", err, res.err)
 	}
-	if res.requests == 0 || res.p50 <= 0 || res.p99 < res.p50 {
-		t.Errorf("got %d requests, p50 %s, p99 %s, want some, p99 >= p50 > 0", res.requests, res.p50, res.p99)
+	if res.requests == 0 || res.p50 <= 0 || res.p99 < res.p50 || res.p999 < res.p99 {
+		t.Errorf("got %d requests, p50 %s, p99 %s, p99.9 %s, want some, p99.9 >= p99 >= p50 > 0", res.requests, res.p50, res.p99, res.p999)
 	}
 }
 

@@ -132,8 +132,9 @@ func (b *bench) load(ctx context.Context, r, conns int) {
 		b.res.add(metric{"rps-c" + c, "requests, " + c + " conn", "req/s", true}, v, res.rate())
 		b.res.add(metric{"p50-c" + c, "latency p50, " + c + " conn", "ms", false}, v, ms(res.p50))
 		b.res.add(metric{"p99-c" + c, "latency p99, " + c + " conn", "ms", false}, v, ms(res.p99))
-		fmt.Fprintf(b.log, "  requests c=%-3d %-16s %8.0f req/s  p50 %.3f ms  p99 %.3f ms\n",
-			conns, v, res.rate(), ms(res.p50), ms(res.p99))
+		b.res.add(metric{"p999-c" + c, "latency p99.9, " + c + " conn", "ms", false}, v, ms(res.p999))
+		fmt.Fprintf(b.log, "  requests c=%-3d %-16s %8.0f req/s  p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms\n",
+			conns, v, res.rate(), ms(res.p50), ms(res.p99), ms(res.p999))
 	}
 }
 
