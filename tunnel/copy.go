@@ -6,10 +6,10 @@ import (
 )
 
 // Buffer sizes for copying a tunnel's bytes. A tunnel waiting for data
-// holds only a small buffer; while data flows the copy borrows larger ones
-// from pools (copyAdaptive says when), so an idle tunnel costs smallBuf
-// per direction rather than 32 KiB, and after traffic at most a packet's
-// worth.
+// holds only a small buffer, and a socket on Linux none (copyTiered); while
+// data flows the copy borrows larger ones from pools (copyAdaptive says
+// when), so an idle tunnel costs at most smallBuf per direction rather
+// than 32 KiB, and after traffic at most a packet's worth.
 const (
 	smallBuf = 2 << 10
 	largeBuf = 32 << 10 // one SSH packet's worth
@@ -83,11 +83,37 @@ func copyIntoChannel(ch io.Writer, src io.Reader) (int64, error) {
 	return copyTiered(ch, src, maxChannelData, true)
 }
 
+// readWaiter is a source that can wait for data without a buffer: a
+// socket from sockio.Wrap, on the systems where it has raw reads.
+type readWaiter interface {
+	WaitRead() error
+}
+
+// waitOf returns src's WaitRead, looking through the idle-timeout
+// wrapper, or nil if it has none.
+func waitOf(src io.Reader) func() error {
+	if t, ok := src.(touchReader); ok {
+		src = t.halfCloser
+	}
+	if w, ok := src.(readWaiter); ok {
+		return w.WaitRead
+	}
+	return nil
+}
+
 func copyTiered(dst io.Writer, src io.Reader, limit int, splitTail bool) (int64, error) {
 	limit = min(limit, channelReadBuf)
 	packet := min(limit, largeBuf)
 	slow := packet / 2
-	small := make([]byte, smallBuf)
+	// A source that can wait without a buffer (a socket, on Linux) is
+	// waited on with none: tier 0 is then that wait, and every read goes
+	// into a pooled buffer that goes back to its pool as soon as a read
+	// finds the source drained. Others wait in a Read with the small one.
+	wait := waitOf(src)
+	var small []byte
+	if wait == nil {
+		small = make([]byte, smallBuf)
+	}
 	tier, held := 0, (*[]byte)(nil)
 	setTier := func(t int) {
 		if held != nil {
@@ -101,6 +127,12 @@ func copyTiered(dst io.Writer, src io.Reader, limit int, splitTail bool) (int64,
 	defer setTier(0)
 	var written int64
 	for {
+		if tier == 0 && wait != nil {
+			if err := wait(); err != nil {
+				return written, err
+			}
+			setTier(1)
+		}
 		buf := small
 		switch tier {
 		case 1:
@@ -132,7 +164,7 @@ func copyTiered(dst io.Writer, src io.Reader, limit int, splitTail bool) (int64,
 			return written, nil
 		case rerr != nil:
 			return written, rerr
-		case tier > 0 && n < slow, tier == 2 && drained, splitTail && drained:
+		case tier > 0 && n < slow, tier == 2 && drained, splitTail && drained, wait != nil && drained:
 			setTier(0)
 		case tier == 0 && n == len(buf):
 			setTier(1)

@@ -31,6 +31,7 @@ func Wrap(c net.Conn) net.Conn {
 	// Method values made once, not per call.
 	r.r.op, r.r.call, r.r.fn = "read", rc.Read, r.read
 	r.w.op, r.w.call, r.w.fn = "write", rc.Write, r.write
+	r.p.op, r.p.call, r.p.fn = "read", rc.Read, r.peek
 	return r
 }
 
@@ -48,7 +49,9 @@ func Wrap(c net.Conn) net.Conn {
 // deadlines), are the connection's own and use the ordinary path.
 type Conn struct {
 	*net.TCPConn
-	r, w half
+	r, w   half
+	p      half    // WaitRead's
+	peeked [1]byte // where WaitRead's MSG_PEEK puts the byte it looks at
 }
 
 // half is one direction: how it calls the RawConn, set once by Wrap, and
@@ -103,6 +106,32 @@ func (c *Conn) read(fd uintptr) bool {
 	n, wait, err := sysIO(syscall.SYS_RECVFROM, fd, c.r.buf, syscall.MSG_DONTWAIT)
 	c.r.n, c.r.err = n, err
 	return !wait
+}
+
+// peek is WaitRead's RawConn.Read callback. Called first, it looks with
+// recvfrom(MSG_PEEK) whether a read would wait, and if so returns false,
+// so that RawConn.Read waits for the socket to become readable. Called
+// again, after that wait, it returns true without another system call:
+// the poller has seen data, the peer's FIN or an error. (Should that ever
+// be wrong, the Read that follows finds nothing and waits as any Read does.)
+func (c *Conn) peek(fd uintptr) bool {
+	if c.p.n > 0 {
+		return true
+	}
+	c.p.n = 1
+	_, wait, err := sysIO(syscall.SYS_RECVFROM, fd, c.p.buf, syscall.MSG_DONTWAIT|syscall.MSG_PEEK)
+	c.p.err = err
+	return !wait
+}
+
+// WaitRead waits until a Read would not wait: data has arrived, the peer
+// has finished sending, or the connection has failed. It needs no buffer,
+// so a caller can wait without holding one. It returns the error a Read
+// would after a read deadline or Close (or a failure the socket reports),
+// and reads nothing. It must not run at the same time as a Read.
+func (c *Conn) WaitRead() error {
+	_, err := c.p.run(c, c.peeked[:])
+	return err
 }
 
 // write is the RawConn.Write callback: sendto until all of w.buf is

@@ -3,7 +3,9 @@
 package sockio
 
 import (
+	"errors"
 	"io"
+	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -74,5 +76,104 @@ func TestABlockingDescriptorStallsNothing(t *testing.T) {
 	w.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
 	if _, err := w.Write(make([]byte, 64<<20)); err == nil {
 		t.Error("a 64 MiB Write nobody reads finished before its deadline")
+	}
+}
+
+// waitRead starts c.WaitRead and returns where its result arrives.
+func waitRead(c *Conn) <-chan error {
+	got := make(chan error, 1)
+	go func() { got <- c.WaitRead() }()
+	return got
+}
+
+// notYet fails if got has a result within 50 ms: WaitRead should wait.
+func notYet(t *testing.T, got <-chan error) {
+	t.Helper()
+	select {
+	case err := <-got:
+		t.Fatalf("WaitRead returned %v with nothing to read", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func result(t *testing.T, got <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-got:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("WaitRead did not return")
+		return nil
+	}
+}
+
+// TestWaitReadWaitsForDataAndConsumesNothing: WaitRead returns when data
+// arrives, or at once when it is already there, and the Read after it
+// gets every byte.
+func TestWaitReadWaitsForDataAndConsumesNothing(t *testing.T) {
+	w, p := pair(t)
+	c := w.(*Conn)
+	got := waitRead(c)
+	notYet(t, got)
+	p.Write([]byte("hello"))
+	if err := result(t, got); err != nil {
+		t.Fatalf("WaitRead after data arrived: %v", err)
+	}
+	if err := c.WaitRead(); err != nil { // data already waiting: no wait
+		t.Fatalf("WaitRead with data waiting: %v", err)
+	}
+	b := make([]byte, 5)
+	if _, err := io.ReadFull(c, b); err != nil || string(b) != "hello" {
+		t.Fatalf("Read after WaitRead: %q, %v; want all of hello", b, err)
+	}
+	notYet(t, waitRead(c)) // and once read, there is nothing to return for
+}
+
+// TestWaitReadEndsAtEOFDeadlineAndClose: the peer's FIN ends a wait (and
+// the Read after it gives io.EOF), and so do a read deadline and Close,
+// with the errors a Read would give.
+func TestWaitReadEndsAtEOFDeadlineAndClose(t *testing.T) {
+	w, p := pair(t)
+	c := w.(*Conn)
+	got := waitRead(c)
+	notYet(t, got)
+	p.CloseWrite()
+	if err := result(t, got); err != nil {
+		t.Fatalf("WaitRead at the peer's FIN: %v", err)
+	}
+	if n, err := c.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+		t.Fatalf("Read after it: %d, %v; want io.EOF", n, err)
+	}
+
+	w, _ = pair(t)
+	c = w.(*Conn)
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	checkTimeout(t, "read", result(t, waitRead(c)))
+	c.SetReadDeadline(time.Time{})
+	got = waitRead(c)
+	notYet(t, got)
+	c.Close()
+	if err := result(t, got); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("WaitRead ended by Close: %v, want net.ErrClosed", err)
+	}
+}
+
+// TestWaitReadAllocatesNothing: waiting needs no buffer of the caller's,
+// and makes none.
+func TestWaitReadAllocatesNothing(t *testing.T) {
+	w, p := pair(t)
+	c := w.(*Conn)
+	out, in := []byte("ping"), make([]byte, 4)
+	allocs := testing.AllocsPerRun(100, func() {
+		p.Write(out)
+		if err := c.WaitRead(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, in); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per wait and read, want 0", allocs)
 	}
 }
