@@ -119,6 +119,62 @@ func TestCopyAdaptiveBufferChoice(t *testing.T) {
 	}
 }
 
+// waitingReader is a recordingReader that can wait without a buffer, as
+// a sockio socket can; its log has a 0 for each wait. wait, if set, is
+// what a wait returns.
+type waitingReader struct {
+	recordingReader
+	wait error
+}
+
+func (r *waitingReader) WaitRead() error {
+	r.offered = append(r.offered, 0)
+	return r.wait
+}
+
+// TestCopyWaitsWithoutABuffer: from a source that can wait without a
+// buffer, the copy never reads into the small one: it waits, reads into a
+// packet-sized buffer, keeps reading while reads fill it and waits again
+// (the buffer back in its pool) once one does not. Through the idle
+// timer's wrapper too. A failed wait ends the copy with its error.
+func TestCopyWaitsWithoutABuffer(t *testing.T) {
+	r := &waitingReader{recordingReader: recordingReader{sizes: []int{100, maxChannelData, maxChannelData, 20 << 10, 10}}}
+	idle := newIdleTimer(0, func() {})
+	defer idle.stop()
+	if _, err := copyIntoChannel(io.Discard, touchReader{halfCloserOf(r), idle}); err != nil {
+		t.Fatal(err)
+	}
+	p := maxChannelData
+	want := []int{0, p, 0, p, p, p, 0, p, 0, p}
+	if fmt.Sprint(r.offered) != fmt.Sprint(want) {
+		t.Errorf("waits (0) and buffers offered: got %v, want %v", r.offered, want)
+	}
+
+	// Without the tail split: a read of more than half a packet that
+	// leaves the buffer part empty is a drained source too.
+	r = &waitingReader{recordingReader: recordingReader{sizes: []int{largeBuf, 20 << 10, 10}}}
+	if _, err := copyAdaptive(io.Discard, r, largeBuf); err != nil {
+		t.Fatal(err)
+	}
+	l := largeBuf
+	if want := []int{0, l, l, 0, l, 0, l}; fmt.Sprint(r.offered) != fmt.Sprint(want) {
+		t.Errorf("copyAdaptive: waits (0) and buffers offered: got %v, want %v", r.offered, want)
+	}
+
+	r = &waitingReader{wait: errBoom}
+	if _, err := copyIntoChannel(io.Discard, r); !errors.Is(err, errBoom) {
+		t.Errorf("copy after a failed wait: %v, want its error", err)
+	}
+}
+
+// halfCloserOf makes a reader a halfCloser, for touchReader.
+func halfCloserOf(r *waitingReader) halfCloser { return waitingHalfCloser{r} }
+
+type waitingHalfCloser struct{ *waitingReader }
+
+func (waitingHalfCloser) Write(p []byte) (int, error) { return len(p), nil }
+func (waitingHalfCloser) CloseWrite() error           { return nil }
+
 // TestCopyAdaptiveWideReads: with limit channelReadBuf, a full packet-sized
 // read moves the copy up to the wide buffer, which it keeps while reads
 // fill it; a read that leaves it part empty has drained the source, and

@@ -123,9 +123,11 @@ func TestWaitReadWaitsForDataAndConsumesNothing(t *testing.T) {
 		t.Fatalf("WaitRead with data waiting: %v", err)
 	}
 	b := make([]byte, 5)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second)) // a wait that consumed bytes would leave this short
 	if _, err := io.ReadFull(c, b); err != nil || string(b) != "hello" {
 		t.Fatalf("Read after WaitRead: %q, %v; want all of hello", b, err)
 	}
+	c.SetReadDeadline(time.Time{})
 	notYet(t, waitRead(c)) // and once read, there is nothing to return for
 }
 
