@@ -84,7 +84,7 @@ func BenchmarkSplice(b *testing.B) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		splice(srcR, dstW)
+		spliceWait(srcR, dstW)
 	}()
 	go io.Copy(io.Discard, dstR)
 	buf := make([]byte, 32<<10)

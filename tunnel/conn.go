@@ -262,12 +262,10 @@ func (c *gwConn) handleChannel(nc ssh.NewChannel) {
 		c.active.Add(1)
 		c.tunnels.Add(1)
 		release := sync.OnceFunc(c.endTunnel)
-		go func() {
-			defer c.tunnels.Done()
-			defer release()
-			defer c.protect("tunnel")
-			c.forward(nc, release)
-		}()
+		go c.forward(nc, release, func() {
+			release()
+			c.tunnels.Done()
+		})
 	case prohibitedChannels[t]:
 		c.refuse(nc, ssh.Prohibited, "channel type not allowed")
 	default:

@@ -1,8 +1,11 @@
 package tunnel
 
 import (
+	"errors"
 	"io"
+	"os"
 	"sync"
+	"time"
 )
 
 // Buffer sizes for copying a tunnel's bytes. A tunnel waiting for data
@@ -87,89 +90,146 @@ func copyIntoChannel(ch io.Writer, src io.Reader) (int64, error) {
 // socket from sockio.Wrap, on the systems where it has raw reads.
 type readWaiter interface {
 	WaitRead() error
+	SetReadDeadline(time.Time) error
 }
 
-// waitOf returns src's WaitRead, looking through the idle-timeout
-// wrapper, or nil if it has none.
-func waitOf(src io.Reader) func() error {
+// waitOf returns src's WaitRead and SetReadDeadline, looking through the
+// idle-timeout wrapper, or nils if it cannot wait without a buffer.
+func waitOf(src io.Reader) (wait func() error, deadline func(time.Time) error) {
 	if t, ok := src.(touchReader); ok {
 		src = t.halfCloser
 	}
 	if w, ok := src.(readWaiter); ok {
-		return w.WaitRead
+		return w.WaitRead, w.SetReadDeadline
 	}
-	return nil
+	return nil, nil
 }
 
 func copyTiered(dst io.Writer, src io.Reader, limit int, splitTail bool) (int64, error) {
+	c := newCopier(dst, src, limit, splitTail, false)
+	defer c.setTier(0)
+	_, err := c.run()
+	return c.written, err
+}
+
+// copier is one copy's state: copyTiered's loop, which a pump also runs
+// across the goroutines it hands the copy over to.
+type copier struct {
+	dst          io.Writer
+	src          io.Reader
+	limit        int
+	packet, slow int
+	splitTail    bool
+	// wait is src's WaitRead, or nil: a source that can wait without a
+	// buffer (a socket, on Linux) is waited on with none. Tier 0 is then
+	// that wait, and every read goes into a pooled buffer that goes back
+	// to its pool as soon as a read finds the source drained. Others wait
+	// in a Read with the small buffer.
+	wait    func() error
+	small   []byte
+	tier    int
+	held    *[]byte // the pooled buffer of tiers 1 and 2
+	written int64
+
+	// For a pump (see handOver): the source's SetReadDeadline when it has
+	// wait, whether a hand-over deadline is set on it, and written when
+	// the goroutine now running the copy took it over.
+	pump     bool
+	deadline func(time.Time) error
+	armed    bool
+	since    int64
+}
+
+func newCopier(dst io.Writer, src io.Reader, limit int, splitTail, pump bool) copier {
 	limit = min(limit, channelReadBuf)
-	packet := min(limit, largeBuf)
-	slow := packet / 2
-	// A source that can wait without a buffer (a socket, on Linux) is
-	// waited on with none: tier 0 is then that wait, and every read goes
-	// into a pooled buffer that goes back to its pool as soon as a read
-	// finds the source drained. Others wait in a Read with the small one.
-	wait := waitOf(src)
-	var small []byte
-	if wait == nil {
-		small = make([]byte, smallBuf)
+	c := copier{dst: dst, src: src, limit: limit, packet: min(limit, largeBuf), splitTail: splitTail, pump: pump}
+	c.slow = c.packet / 2
+	c.wait, c.deadline = waitOf(src)
+	if c.wait == nil {
+		c.small = make([]byte, smallBuf)
 	}
-	tier, held := 0, (*[]byte)(nil)
-	setTier := func(t int) {
-		if held != nil {
-			tierPools[tier].Put(held)
-			held = nil
-		}
-		if tier = t; t > 0 {
-			held = tierPools[t].Get().(*[]byte)
-		}
+	return c
+}
+
+// setTier gives back the pooled buffer held, if any, and borrows the one
+// of tier t.
+func (c *copier) setTier(t int) {
+	if c.held != nil {
+		tierPools[c.tier].Put(c.held)
+		c.held = nil
 	}
-	defer setTier(0)
-	var written int64
+	if c.tier = t; t > 0 {
+		c.held = tierPools[t].Get().(*[]byte)
+	}
+}
+
+// run copies until src's EOF (a nil error) or an error, or, in a pump,
+// until the copy should go on on a fresh goroutine (over; see handOver).
+func (c *copier) run() (over bool, err error) {
 	for {
-		if tier == 0 && wait != nil {
-			if err := wait(); err != nil {
-				return written, err
+		if c.tier == 0 && c.wait != nil {
+			if err := c.wait(); err != nil {
+				if c.expired(err) {
+					return true, nil
+				}
+				return false, err
 			}
-			setTier(1)
+			c.setTier(1)
 		}
-		buf := small
-		switch tier {
+		buf := c.small
+		switch c.tier {
 		case 1:
-			buf = (*held)[:packet]
+			buf = (*c.held)[:c.packet]
 		case 2:
-			buf = (*held)[:limit]
+			buf = (*c.held)[:c.limit]
 		}
-		n, rerr := src.Read(buf)
-		drained := tier > 0 && n < len(buf)
+		n, rerr := c.src.Read(buf)
+		if n == 0 && c.expired(rerr) {
+			return true, nil
+		}
+		drained := c.tier > 0 && n < len(buf)
 		parts := [2][]byte{buf[:n], nil}
-		if splitTail && drained && n >= splitTailMin {
+		if c.splitTail && drained && n >= splitTailMin {
 			parts = [2][]byte{buf[:n-1], buf[n-1 : n]}
 		}
 		for _, p := range parts {
 			if len(p) == 0 {
 				continue
 			}
-			w, werr := dst.Write(p)
-			written += int64(w)
+			w, werr := c.dst.Write(p)
+			c.written += int64(w)
 			if werr != nil {
-				return written, werr
+				return false, werr
 			}
 			if w != len(p) {
-				return written, io.ErrShortWrite
+				return false, io.ErrShortWrite
 			}
+		}
+		if n > 0 && c.deadline != nil && c.pump && !c.armed {
+			// Moving data grows this goroutine's stack: in handOverAfter,
+			// hand the copy over to a fresh goroutine (see handOver).
+			c.armed = true
+			c.deadline(time.Now().Add(handOverAfter))
 		}
 		switch {
 		case rerr == io.EOF:
-			return written, nil
+			return false, nil
 		case rerr != nil:
-			return written, rerr
-		case tier > 0 && n < slow, tier == 2 && drained, splitTail && drained, wait != nil && drained:
-			setTier(0)
-		case tier == 0 && n == len(buf):
-			setTier(1)
-		case tier == 1 && n == len(buf) && limit > packet:
-			setTier(2)
+			return false, rerr
+		case c.tier > 0 && n < c.slow, c.tier == 2 && drained, c.splitTail && drained, c.wait != nil && drained:
+			c.setTier(0)
+		case c.tier == 0 && n == len(buf):
+			c.setTier(1)
+		case c.tier == 1 && n == len(buf) && c.limit > c.packet:
+			c.setTier(2)
+		}
+		if c.pump && c.deadline == nil && c.tier == 0 && c.written-c.since >= handOverBytes {
+			return true, nil
 		}
 	}
+}
+
+// expired reports whether err is the hand-over deadline passing.
+func (c *copier) expired(err error) bool {
+	return c.armed && errors.Is(err, os.ErrDeadlineExceeded)
 }

@@ -127,6 +127,8 @@ type waitingReader struct {
 	wait error
 }
 
+func (r *waitingReader) SetReadDeadline(time.Time) error { return nil }
+
 func (r *waitingReader) WaitRead() error {
 	r.offered = append(r.offered, 0)
 	return r.wait
@@ -286,7 +288,7 @@ func TestSpliceWritesChannelSizedChunks(t *testing.T) {
 	// channel side finds more than a packet waiting and reads wide.
 	time.Sleep(50 * time.Millisecond)
 	done := make(chan struct{})
-	go func() { defer close(done); splice(ch, up) }()
+	go func() { defer close(done); spliceWait(ch, up) }()
 	for _, to := range []*net.TCPConn{chPeer, upPeer} {
 		if n, err := io.Copy(io.Discard, to); err != nil || n != int64(len(data)) {
 			t.Fatalf("copied %d, %v; want %d bytes", n, err, len(data))
@@ -315,7 +317,7 @@ func TestSpliceEndsADrainedBurstWithOneByte(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond) // the whole answer waits before the first read
 	done := make(chan struct{})
-	go func() { defer close(done); splice(ch, upLocal) }()
+	go func() { defer close(done); spliceWait(ch, upLocal) }()
 	got := make([]byte, len(answer))
 	if _, err := io.ReadFull(chPeer, got); err != nil {
 		t.Fatal(err)
@@ -347,4 +349,12 @@ func tcpPair(tb testing.TB) (*net.TCPConn, *net.TCPConn) {
 	}
 	tb.Cleanup(func() { a.Close(); b.Close() })
 	return a.(*net.TCPConn), b.(*net.TCPConn)
+}
+
+// spliceWait runs splice and waits for both directions to finish.
+func spliceWait(ch, up halfCloser) (in, out int64) {
+	done := make(chan struct{})
+	splice(ch, up, nil, func(i, o int64) { in, out = i, o; close(done) })
+	<-done
+	return in, out
 }

@@ -49,30 +49,42 @@ func (f *Forward) Serve(ctx context.Context) error {
 		}
 		local = sockio.Wrap(local) // reads and writes without the scheduler's system-call bookkeeping
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f.handle(ctx, local, log)
-		}()
+		go f.handle(ctx, local, log, wg.Done)
 	}
 }
 
-func (f *Forward) handle(ctx context.Context, local net.Conn, log *slog.Logger) {
-	defer local.Close()
+// handle opens the channel for one local connection and starts the
+// splice; done is called when the connection is over: here if the channel
+// never opens, else by the splice, once both directions are done, so that
+// this goroutine, whose stack the set-up grew, need not wait for it.
+func (f *Forward) handle(ctx context.Context, local net.Conn, log *slog.Logger, done func()) {
+	spliced := false
+	defer func() {
+		if !spliced {
+			local.Close()
+			done()
+		}
+	}()
 	start := time.Now()
 	remote, err := f.Client.DialService(ctx, f.Host, f.Port)
 	if err != nil {
 		log.Warn("forward failed", "error", err.Error())
 		return
 	}
-	defer remote.Close()
-	stop := context.AfterFunc(ctx, func() { local.Close(); remote.Close() })
-	defer stop()
 	lc, ok := local.(halfCloser)
 	rc, ok2 := remote.(halfCloser)
 	if !ok || !ok2 {
+		remote.Close()
 		log.Error("forward: connection cannot half-close")
 		return
 	}
-	in, out := splice(rc, lc)
-	log.Debug("forward closed", "bytes_out", out, "bytes_in", in, "duration", time.Since(start).Round(time.Millisecond).String())
+	stop := context.AfterFunc(ctx, func() { local.Close(); remote.Close() })
+	spliced = true
+	splice(rc, lc, nil, func(in, out int64) {
+		stop()
+		remote.Close()
+		local.Close()
+		log.Debug("forward closed", "bytes_out", out, "bytes_in", in, "duration", time.Since(start).Round(time.Millisecond).String())
+		done()
+	})
 }

@@ -36,8 +36,18 @@ func parseDirectTCPIP(payload []byte) (directTCPIP, error) {
 // forward handles one direct-tcpip channel in the order: parse, decide,
 // dial, accept, copy. A request policy refuses never reaches a socket.
 // release gives back the channel's MaxSessions slot; a refused open gives
-// it back before the refusal reaches the client.
-func (c *gwConn) forward(nc ssh.NewChannel, release func()) {
+// it back before the refusal reaches the client. ended (which releases
+// too) is called once the tunnel is over: here if it never starts, else
+// by the splice, once both directions are done, so that this goroutine,
+// whose stack the set-up grew, need not wait for it.
+func (c *gwConn) forward(nc ssh.NewChannel, release, ended func()) {
+	spliced := false
+	defer func() {
+		if !spliced {
+			ended()
+		}
+	}()
+	defer c.protect("tunnel")
 	reject := func(why ssh.RejectionReason, msg string) {
 		release()
 		nc.Reject(why, msg)
@@ -60,7 +70,11 @@ func (c *gwConn) forward(nc ssh.NewChannel, release func()) {
 		reject(ssh.ConnectionFailed, "connect failed")
 		return
 	}
-	defer up.Close() // whatever happens next, panics included
+	defer func() {
+		if !spliced { // whatever happened, panics included
+			up.Close()
+		}
+	}()
 	ch, reqs, err := nc.Accept()
 	if err != nil {
 		c.log.Info("tunnel failed", "service", svc.Name, "reason", err.Error())
@@ -75,28 +89,32 @@ func (c *gwConn) forward(nc ssh.NewChannel, release func()) {
 	idle := newIdleTimer(c.g.lim.ChannelTimeout, end)
 	t := &openTunnel{host: req.Host, port: req.Port, svc: svc, close: end}
 	c.open.add(t)
-	defer c.open.remove(t)
 	c.recheckTunnel(c.g.rules.Load(), t)
-	in, out := splice(touchReader{ch, idle}, touchReader{up.(halfCloser), idle}) // dial returns a TCP connection, which can half-close
-	idle.stop()
-	stop()
-	ch.Close()
-	up.Close()
-	// Mark the tunnel ended, so a reload from now on leaves it alone; if a
-	// reload got there first, it ended the tunnel.
-	ended := ""
-	revoked := !t.revoked.CompareAndSwap(nil, &ended)
-	reason := "closed"
-	switch {
-	case revoked:
-		reason = "revoked: " + clean(*t.revoked.Load())
-	case idle.fired.Load():
-		reason = "idle timeout (ChannelTimeout)"
-	case c.ctx.Err() != nil:
-		reason = "connection closed"
-	}
-	c.log.Info("tunnel closed", "service", svc.Name, "bytes_in", in, "bytes_out", out,
-		"duration", c.g.now().Sub(start).Round(time.Millisecond).String(), "reason", reason)
+	spliced = true
+	// dial returns a TCP connection, which can half-close
+	splice(touchReader{ch, idle}, touchReader{up.(halfCloser), idle}, c, func(in, out int64) {
+		defer ended()
+		defer c.open.remove(t)
+		idle.stop()
+		stop()
+		ch.Close()
+		up.Close()
+		// Mark the tunnel ended, so a reload from now on leaves it alone; if a
+		// reload got there first, it ended the tunnel.
+		mark := ""
+		revoked := !t.revoked.CompareAndSwap(nil, &mark)
+		reason := "closed"
+		switch {
+		case revoked:
+			reason = "revoked: " + clean(*t.revoked.Load())
+		case idle.fired.Load():
+			reason = "idle timeout (ChannelTimeout)"
+		case c.ctx.Err() != nil:
+			reason = "connection closed"
+		}
+		c.log.Info("tunnel closed", "service", svc.Name, "bytes_in", in, "bytes_out", out,
+			"duration", c.g.now().Sub(start).Round(time.Millisecond).String(), "reason", reason)
+	})
 }
 
 // decide asks the current rules, not the ones the connection started with,
@@ -135,23 +153,6 @@ func loopbackOnly(_, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("%s: %w", address, errNotLoopback)
 	}
 	return nil
-}
-
-// splice copies both ways between an SSH channel ch and a TCP connection
-// up, with half-close: when one side finishes sending, the other is told
-// EOF but may still answer, so no response is cut short. It returns the
-// bytes sent to up and to ch.
-func splice(ch, up halfCloser) (in, out int64) {
-	done := make(chan struct{})
-	go func() { // ends when ch reaches EOF or is closed
-		defer close(done)
-		in, _ = copyAdaptive(up, ch, channelReadBuf)
-		up.CloseWrite()
-	}()
-	out, _ = copyIntoChannel(ch, up)
-	ch.CloseWrite()
-	<-done
-	return in, out
 }
 
 // halfCloser is a stream that can stop sending but still receive: an SSH
