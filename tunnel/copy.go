@@ -132,18 +132,20 @@ type copier struct {
 	written int64
 
 	// For a pump (see handOver): the source's SetReadDeadline when it has
-	// wait, whether a hand-over deadline is set on it, and written when
-	// the goroutine now running the copy took it over.
+	// wait, whether a hand-over deadline is set on it, and written and the
+	// time when the goroutine now running the copy took it over.
 	pump     bool
 	deadline func(time.Time) error
 	armed    bool
 	since    int64
+	tookOver time.Time
 }
 
 func newCopier(dst io.Writer, src io.Reader, limit int, splitTail, pump bool) copier {
 	limit = min(limit, channelReadBuf)
 	c := copier{dst: dst, src: src, limit: limit, packet: min(limit, largeBuf), splitTail: splitTail, pump: pump}
 	c.slow = c.packet / 2
+	c.tookOver = time.Now()
 	c.wait, c.deadline = waitOf(src)
 	if c.wait == nil {
 		c.small = make([]byte, smallBuf)
@@ -223,10 +225,18 @@ func (c *copier) run() (over bool, err error) {
 		case c.tier == 1 && n == len(buf) && c.limit > c.packet:
 			c.setTier(2)
 		}
-		if c.pump && c.deadline == nil && c.tier == 0 && c.written-c.since >= handOverBytes {
+		if c.pump && c.deadline == nil && c.tier == 0 && c.movedEnough() {
 			return true, nil
 		}
 	}
+}
+
+// movedEnough reports whether a pump with no deadline, back to waiting,
+// should hand over: it has moved handOverBytes since it took over, or
+// anything if it took over handOverAfter ago.
+func (c *copier) movedEnough() bool {
+	moved := c.written - c.since
+	return moved >= handOverBytes || moved > 0 && time.Since(c.tookOver) >= handOverAfter
 }
 
 // expired reports whether err is the hand-over deadline passing.

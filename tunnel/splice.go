@@ -17,10 +17,13 @@ import (
 //     Linux), handOverAfter after the first bytes it moved, the moment its
 //     read deadline passes (once a second at most on a busy tunnel, and
 //     once when a tunnel goes quiet);
-//   - copying from anything else (an SSH channel), when it goes back to
-//     waiting with the small buffer after moving handOverBytes or more
-//     since it took over (its deep call is the window adjustment x/crypto
-//     sends from a Read, about once per 96 KiB received).
+//   - copying from anything else (an SSH channel, which has no deadlines),
+//     when it goes back to waiting with the small buffer having moved
+//     handOverBytes or more since it took over (x/crypto sends a window
+//     adjustment from a Read about once per 96 KiB received), or anything
+//     if it took over handOverAfter ago or more (a first read and write
+//     can take it past 2 KiB too). A tunnel that carried one request in
+//     its first second keeps that stack until its next one.
 var handOverAfter = time.Second // a variable for tests
 
 const handOverBytes = 64 << 10
@@ -68,7 +71,7 @@ func (p *pump) handOver() {
 	if p.wait != nil {
 		p.setTier(0)
 	}
-	p.since = p.written
+	p.since, p.tookOver = p.written, time.Now()
 }
 
 // splice copies both ways between an SSH channel ch and a TCP connection

@@ -194,3 +194,41 @@ func TestSplicePanicStillEnds(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 }
+
+// pacedReader answers each read with the next of sizes, sleeping pause
+// before the read numbered slow.
+type pacedReader struct {
+	sizes []int
+	slow  int
+	pause time.Duration
+	reads int
+}
+
+func (r *pacedReader) Read(p []byte) (int, error) {
+	defer func() { r.reads++ }()
+	if r.reads == r.slow {
+		time.Sleep(r.pause)
+	}
+	if len(r.sizes) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), r.sizes[0])
+	r.sizes = r.sizes[1:]
+	return n, nil
+}
+
+// TestPumpHandsAChannelCopyOverAfterAWhile: copying from a source with no
+// WaitRead, a pump that has moved a few bytes hands over when it goes back
+// to waiting handOverAfter or more after it took over, and not before.
+func TestPumpHandsAChannelCopyOverAfterAWhile(t *testing.T) {
+	defer func(d time.Duration) { handOverAfter = d }(handOverAfter)
+	handOverAfter = 30 * time.Millisecond
+	r := &pacedReader{sizes: []int{10, 10, 10}, slow: 1, pause: 60 * time.Millisecond}
+	var dst goroutineLog
+	waitEnd(t, runPump(&dst, r, channelReadBuf, false))
+	dst.mu.Lock()
+	defer dst.mu.Unlock()
+	if len(dst.ids) != 3 || dst.ids[0] != dst.ids[1] || dst.ids[1] == dst.ids[2] {
+		t.Errorf("writers %v: want the first two on one goroutine (under %s since it started), the third on another", dst.ids, handOverAfter)
+	}
+}
