@@ -262,10 +262,10 @@ func (c *gwConn) handleChannel(nc ssh.NewChannel) {
 		c.active.Add(1)
 		c.tunnels.Add(1)
 		release := sync.OnceFunc(c.endTunnel)
-		go c.forward(nc, release, func() {
+		go c.forward(nc, release, sync.OnceFunc(func() {
 			release()
 			c.tunnels.Done()
-		})
+		}))
 	case prohibitedChannels[t]:
 		c.refuse(nc, ssh.Prohibited, "channel type not allowed")
 	default:

@@ -9,9 +9,8 @@ import (
 )
 
 // Buffer sizes for copying a tunnel's bytes. A tunnel waiting for data
-// holds only a small buffer, and a socket on Linux none (copyTiered); while
-// data flows the copy borrows larger ones from pools (copyAdaptive says
-// when), so an idle tunnel costs at most smallBuf per direction rather
+// holds only a small buffer, and a socket on Linux none; while data flows
+// the copy borrows larger ones from pools (copier says when), so an idle tunnel costs at most smallBuf per direction rather
 // than 32 KiB, and after traffic at most a packet's worth.
 const (
 	smallBuf = 2 << 10
@@ -41,50 +40,13 @@ const maxChannelData = largeBuf - 9
 var (
 	largeBufs       = sync.Pool{New: func() any { b := make([]byte, largeBuf); return &b }}
 	channelReadBufs = sync.Pool{New: func() any { b := make([]byte, channelReadBuf); return &b }}
-	// tierPools lends the buffers of copyAdaptive's tiers 1 and 2.
+	// tierPools lends the buffers of copier's tiers 1 and 2.
 	tierPools = [3]*sync.Pool{nil, &largeBufs, &channelReadBufs}
 )
 
-// copyAdaptive copies src to dst until EOF or an error, like io.Copy, and
-// returns the bytes written. A nil error means src reached EOF. limit is
-// at least smallBuf.
-//
-// It reads with one of three buffers, by how much the source had ready:
-// tier 0, the small one, while waiting; once a read fills it, tier 1, a
-// packet's worth (up to limit bytes, at most largeBuf) from a pool; and
-// with limit above largeBuf, once a tier 1 read fills (more than a packet
-// was waiting), tier 2, up to limit. A tier 1 read of less than half a
-// packet, or a tier 2 read that leaves its buffer part empty, means the
-// source has been drained and the next read may wait a long time: the
-// copy goes back to tier 0 and waits with the small buffer. A tunnel left
-// idle after a transfer so holds a packet's worth only if the transfer
-// ended in a steady tier 1 flow (measured, 1,000 connections after 1 MiB
-// each: the client's RSS per connection 55 → 42.5 KiB). The price: a
-// peer whose packets carry a full 32 KiB (ours carry maxChannelData) and
-// that sends more slowly than the copy runs makes it cycle through the
-// three tiers, about four reads for two packets instead of two; such a
-// link is slow, so it is little CPU.
-func copyAdaptive(dst io.Writer, src io.Reader, limit int) (int64, error) {
-	return copyTiered(dst, src, limit, false)
-}
-
-// splitTailMin is the smallest short read that copyIntoChannel sends as two
-// packets.
+// splitTailMin is the smallest short read that a copy into a channel
+// (splitTail) sends as two packets.
 const splitTailMin = 4 << 10
-
-// copyIntoChannel is copyAdaptive into an SSH channel, reading at most
-// maxChannelData at a time, with one difference: a read of splitTailMin
-// or more that finds the source drained (it returns less than the buffer)
-// is sent as two packets, all but its last byte and then that byte. The
-// receiving x/crypto keeps the last packet a channel received until the
-// next arrives (its buffer keeps an empty slice of it), so a tunnel idle
-// after a transfer then holds a few bytes there instead of up to 32 KiB.
-// Measured, 1,000 connections idle after 1 MiB each: the client's RSS per
-// connection 41.9 → 23.6 KiB (docs/PERFORMANCE.md, change 16). Responses
-// under splitTailMin, such as an admin API's small JSON, are not split.
-func copyIntoChannel(ch io.Writer, src io.Reader) (int64, error) {
-	return copyTiered(ch, src, maxChannelData, true)
-}
 
 // readWaiter is a source that can wait for data without a buffer: a
 // socket from sockio.Wrap, on the systems where it has raw reads.
@@ -105,21 +67,41 @@ func waitOf(src io.Reader) (wait func() error, deadline func(time.Time) error) {
 	return nil, nil
 }
 
-func copyTiered(dst io.Writer, src io.Reader, limit int, splitTail bool) (int64, error) {
-	c := newCopier(dst, src, limit, splitTail, false)
-	defer c.setTier(0)
-	_, err := c.run()
-	return c.written, err
-}
-
-// copier is one copy's state: copyTiered's loop, which a pump also runs
-// across the goroutines it hands the copy over to.
+// copier is the state of one direction of a splice, copying src to dst
+// until EOF or an error, like io.Copy; a pump runs it across the
+// goroutines it hands the copy over to. limit is at least smallBuf.
+//
+// It reads with one of three buffers, by how much the source had ready:
+// tier 0, the small one, while waiting; once a read fills it, tier 1, a
+// packet's worth (up to limit bytes, at most largeBuf) from a pool; and
+// with limit above largeBuf, once a tier 1 read fills (more than a packet
+// was waiting), tier 2, up to limit. A tier 1 read of less than half a
+// packet, or a tier 2 read that leaves its buffer part empty, means the
+// source has been drained and the next read may wait a long time: the
+// copy goes back to tier 0 and waits with the small buffer. A tunnel left
+// idle after a transfer so holds a packet's worth only if the transfer
+// ended in a steady tier 1 flow (measured, 1,000 connections after 1 MiB
+// each: the client's RSS per connection 55 → 42.5 KiB). The price: a
+// peer whose packets carry a full 32 KiB (ours carry maxChannelData) and
+// that sends more slowly than the copy runs makes it cycle through the
+// three tiers, about four reads for two packets instead of two; such a
+// link is slow, so it is little CPU.
 type copier struct {
 	dst          io.Writer
 	src          io.Reader
 	limit        int
 	packet, slow int
-	splitTail    bool
+	// splitTail is set for the copy into an SSH channel (limit
+	// maxChannelData): a read of splitTailMin or more that finds the source
+	// drained (it returns less than the buffer) is sent as two packets, all
+	// but its last byte and then that byte. The receiving x/crypto keeps
+	// the last packet a channel received until the next arrives (its buffer
+	// keeps an empty slice of it), so a tunnel idle after a transfer then
+	// holds a few bytes there instead of up to 32 KiB. Measured, 1,000
+	// connections idle after 1 MiB each: the client's RSS per connection
+	// 41.9 → 23.6 KiB (docs/PERFORMANCE.md, change 16). Responses under
+	// splitTailMin, such as an admin API's small JSON, are not split.
+	splitTail bool
 	// wait is src's WaitRead, or nil: a source that can wait without a
 	// buffer (a socket, on Linux) is waited on with none. Tier 0 is then
 	// that wait, and every read goes into a pooled buffer that goes back

@@ -14,6 +14,25 @@ import (
 	"time"
 )
 
+// copyAdaptive runs a copier (no splitTail) to the end on the calling
+// goroutine, as a pump would without its hand-overs.
+func copyAdaptive(dst io.Writer, src io.Reader, limit int) (int64, error) {
+	return copyTiered(dst, src, limit, false)
+}
+
+// copyIntoChannel is copyAdaptive as into an SSH channel: reads of at most
+// maxChannelData, a drained tail split.
+func copyIntoChannel(ch io.Writer, src io.Reader) (int64, error) {
+	return copyTiered(ch, src, maxChannelData, true)
+}
+
+func copyTiered(dst io.Writer, src io.Reader, limit int, splitTail bool) (int64, error) {
+	c := newCopier(dst, src, limit, splitTail, false)
+	defer c.setTier(0)
+	_, err := c.run()
+	return c.written, err
+}
+
 // chunkReader returns data in reads of the given sizes, cycling.
 type chunkReader struct {
 	data  []byte

@@ -49,13 +49,14 @@ func (f *Forward) Serve(ctx context.Context) error {
 		}
 		local = sockio.Wrap(local) // reads and writes without the scheduler's system-call bookkeeping
 		wg.Add(1)
-		go f.handle(ctx, local, log, wg.Done)
+		go f.handle(ctx, local, log, sync.OnceFunc(wg.Done))
 	}
 }
 
 // handle opens the channel for one local connection and starts the
-// splice; done is called when the connection is over: here if the channel
-// never opens, else by the splice, once both directions are done, so that
+// splice; done (which does its work once however often it is called) is
+// called when the connection is over: here if the channel never opens,
+// else by the splice, once both directions are done, so that
 // this goroutine, whose stack the set-up grew, need not wait for it.
 func (f *Forward) handle(ctx context.Context, local net.Conn, log *slog.Logger, done func()) {
 	spliced := false
@@ -79,12 +80,18 @@ func (f *Forward) handle(ctx context.Context, local net.Conn, log *slog.Logger, 
 		return
 	}
 	stop := context.AfterFunc(ctx, func() { local.Close(); remote.Close() })
-	spliced = true
+	defer func() {
+		if !spliced {
+			stop()
+			remote.Close()
+		}
+	}()
 	splice(rc, lc, nil, func(in, out int64) {
+		defer done()
 		stop()
 		remote.Close()
 		local.Close()
 		log.Debug("forward closed", "bytes_out", out, "bytes_in", in, "duration", time.Since(start).Round(time.Millisecond).String())
-		done()
 	})
+	spliced = true
 }

@@ -7,10 +7,13 @@ import (
 
 // A goroutine's stack grows with the deepest call it has made, and the
 // runtime shrinks it only by halves, only while less than a quarter is in
-// use: a copy goroutine that has written into an SSH channel (x/crypto's
-// write path, the cipher, the socket) keeps 4-8 KiB of stack for as long
-// as it waits, where a fresh goroutine waits in 2 KiB. With thousands of
-// idle tunnels that is most of their memory after traffic. So each
+// use (with 800 bytes counted for the guard): a copy goroutine that has
+// written into an SSH channel (x/crypto's write path, the cipher, the
+// socket) keeps 4-8 KiB of stack for as long as it waits, where a fresh
+// goroutine waits in the runtime's starting size (2 KiB, unless most
+// stacks the last collection saw were deep: the runtime then starts new
+// ones at their average). With thousands of idle tunnels that is most of
+// their memory after traffic. So each
 // direction of a splice runs as a pump, which hands its copy over to a
 // fresh goroutine once it has moved data and is waiting again:
 //   - copying from a socket that can wait without a buffer (sockio, on
@@ -44,16 +47,24 @@ type pump struct {
 }
 
 func (p *pump) loop() {
-	if p.guard != nil {
-		defer p.guard.protect("tunnel") // registered first, so it also covers end
-	}
 	handed := false
 	defer func() {
-		if !handed { // EOF, an error, or a panic on its way to the guard
+		if !handed { // EOF, an error, or a panic the guard below has recovered
+			if p.guard != nil {
+				defer p.guard.protect("tunnel")
+			}
+			if p.armed { // nothing reads the socket after this; leave no deadline set
+				p.deadline(time.Time{})
+			}
 			p.setTier(0)
 			p.end(p.written)
 		}
 	}()
+	if p.guard != nil {
+		// On a panic this runs first: the connection is logged and closed
+		// before the tunnel's end is.
+		defer p.guard.protect("tunnel")
+	}
 	if over, _ := p.run(); over {
 		p.handOver()
 		handed = true
@@ -92,9 +103,9 @@ func splice(ch, up halfCloser, guard panicGuard, done func(in, out int64)) {
 		}
 	}
 	toUp := &pump{copier: newCopier(up, ch, channelReadBuf, false, true), guard: guard}
-	toUp.end = func(n int64) { in = n; up.CloseWrite(); finish() }
+	toUp.end = func(n int64) { in = n; defer finish(); up.CloseWrite() }
 	toCh := &pump{copier: newCopier(ch, up, maxChannelData, true, true), guard: guard}
-	toCh.end = func(n int64) { out = n; ch.CloseWrite(); finish() }
+	toCh.end = func(n int64) { out = n; defer finish(); ch.CloseWrite() }
 	go toUp.loop()
 	go toCh.loop()
 }

@@ -77,8 +77,8 @@ func TestPumpHandsASocketCopyOverAfterAQuietSpell(t *testing.T) {
 	c, peer := tcpPair(t)
 	src := sockio.Wrap(c)
 	if _, ok := src.(readWaiter); !ok {
-		if runtime.GOOS == "linux" {
-			t.Fatal("sockio.Wrap gave no WaitRead on Linux")
+		if runtime.GOOS == "linux" && (runtime.GOARCH == "amd64" || runtime.GOARCH == "arm64" || runtime.GOARCH == "arm") {
+			t.Fatal("sockio.Wrap gave no WaitRead on Linux " + runtime.GOARCH)
 		}
 		t.Skip("sockio has no raw reads here, so a socket copy never hands over")
 	}
@@ -165,23 +165,28 @@ func (g *recoverGuard) protect(string) {
 }
 
 // TestSplicePanicStillEnds: a panic in one direction is recovered by the
-// guard, and done is still called once both directions are over.
+// guard, and done is still called once both directions are over, after
+// the guard has run.
 func TestSplicePanicStillEnds(t *testing.T) {
 	chLocal, chPeer := tcpPair(t)
 	upLocal, upPeer := tcpPair(t)
 	var g recoverGuard
-	done := make(chan [2]int64, 2)
-	splice(chLocal, panicWriter{upLocal}, &g, func(in, out int64) { done <- [2]int64{in, out} })
-	chPeer.Write([]byte("to the service")) // its copy panics writing this
+	done := make(chan int32, 2)
+	splice(chLocal, panicWriter{upLocal}, &g, func(in, out int64) { done <- g.n.Load() })
+	// The direction toward the channel ends first, so that the one that
+	// panics is the last to end and calls done.
 	upPeer.Write([]byte("to the channel"))
 	upPeer.CloseWrite()
-	got := make([]byte, len("to the channel"))
-	if _, err := io.ReadFull(chPeer, got); err != nil {
-		t.Fatal(err)
+	chPeer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := io.ReadAll(chPeer); err != nil || string(got) != "to the channel" {
+		t.Fatalf("read %q, %v; want the answer, then EOF", got, err)
 	}
-	chPeer.CloseWrite()
+	chPeer.Write([]byte("to the service")) // its copy panics writing this
 	select {
-	case <-done:
+	case n := <-done:
+		if n != 1 { // a gateway logs the panic and closes the connection before the tunnel's end
+			t.Errorf("done called after the guard recovered %d panics, want 1", n)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("done not called after a panic")
 	}

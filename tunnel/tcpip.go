@@ -37,9 +37,10 @@ func parseDirectTCPIP(payload []byte) (directTCPIP, error) {
 // dial, accept, copy. A request policy refuses never reaches a socket.
 // release gives back the channel's MaxSessions slot; a refused open gives
 // it back before the refusal reaches the client. ended (which releases
-// too) is called once the tunnel is over: here if it never starts, else
-// by the splice, once both directions are done, so that this goroutine,
-// whose stack the set-up grew, need not wait for it.
+// too, and does its work once however often it is called) is called once
+// the tunnel is over: here if it never starts, else by the splice, once
+// both directions are done, so that this goroutine, whose stack the
+// set-up grew, need not wait for it.
 func (c *gwConn) forward(nc ssh.NewChannel, release, ended func()) {
 	spliced := false
 	defer func() {
@@ -75,6 +76,12 @@ func (c *gwConn) forward(nc ssh.NewChannel, release, ended func()) {
 			up.Close()
 		}
 	}()
+	upc, ok := up.(halfCloser) // dial returns a TCP connection, which can half-close
+	if !ok {
+		c.log.Error("tunnel failed", "service", svc.Name, "reason", "service connection cannot half-close")
+		reject(ssh.ConnectionFailed, "connect failed")
+		return
+	}
 	ch, reqs, err := nc.Accept()
 	if err != nil {
 		c.log.Info("tunnel failed", "service", svc.Name, "reason", err.Error())
@@ -89,10 +96,15 @@ func (c *gwConn) forward(nc ssh.NewChannel, release, ended func()) {
 	idle := newIdleTimer(c.g.lim.ChannelTimeout, end)
 	t := &openTunnel{host: req.Host, port: req.Port, svc: svc, close: end}
 	c.open.add(t)
+	defer func() {
+		if !spliced {
+			c.open.remove(t)
+			idle.stop()
+			stop()
+		}
+	}()
 	c.recheckTunnel(c.g.rules.Load(), t)
-	spliced = true
-	// dial returns a TCP connection, which can half-close
-	splice(touchReader{ch, idle}, touchReader{up.(halfCloser), idle}, c, func(in, out int64) {
+	splice(touchReader{ch, idle}, touchReader{upc, idle}, c, func(in, out int64) {
 		defer ended()
 		defer c.open.remove(t)
 		idle.stop()
@@ -115,6 +127,7 @@ func (c *gwConn) forward(nc ssh.NewChannel, release, ended func()) {
 		c.log.Info("tunnel closed", "service", svc.Name, "bytes_in", in, "bytes_out", out,
 			"duration", c.g.now().Sub(start).Round(time.Millisecond).String(), "reason", reason)
 	})
+	spliced = true
 }
 
 // decide asks the current rules, not the ones the connection started with,

@@ -59,7 +59,7 @@ type Conn struct {
 type half struct {
 	op   string                              // "read" or "write", for errors
 	call func(f func(fd uintptr) bool) error // the RawConn's Read or Write
-	fn   func(fd uintptr) bool               // Conn.read or Conn.write
+	fn   func(fd uintptr) bool               // Conn.read, Conn.write or Conn.peek
 	mu   sync.Mutex
 	buf  []byte
 	n    int
