@@ -200,26 +200,19 @@ func TestSplicePanicStillEnds(t *testing.T) {
 	}
 }
 
-// pacedReader answers each read with the next of sizes, sleeping pause
-// before the read numbered slow.
+// pacedReader is a recordingReader that sleeps pause before the read
+// numbered slow.
 type pacedReader struct {
-	sizes []int
+	recordingReader
 	slow  int
 	pause time.Duration
-	reads int
 }
 
 func (r *pacedReader) Read(p []byte) (int, error) {
-	defer func() { r.reads++ }()
-	if r.reads == r.slow {
+	if len(r.offered) == r.slow {
 		time.Sleep(r.pause)
 	}
-	if len(r.sizes) == 0 {
-		return 0, io.EOF
-	}
-	n := min(len(p), r.sizes[0])
-	r.sizes = r.sizes[1:]
-	return n, nil
+	return r.recordingReader.Read(p)
 }
 
 // TestPumpHandsAChannelCopyOverAfterAWhile: copying from a source with no
@@ -228,7 +221,7 @@ func (r *pacedReader) Read(p []byte) (int, error) {
 func TestPumpHandsAChannelCopyOverAfterAWhile(t *testing.T) {
 	defer func(d time.Duration) { handOverAfter = d }(handOverAfter)
 	handOverAfter = 30 * time.Millisecond
-	r := &pacedReader{sizes: []int{10, 10, 10}, slow: 1, pause: 60 * time.Millisecond}
+	r := &pacedReader{recordingReader: recordingReader{sizes: []int{10, 10, 10}}, slow: 1, pause: 60 * time.Millisecond}
 	var dst goroutineLog
 	waitEnd(t, runPump(&dst, r, channelReadBuf, false))
 	dst.mu.Lock()
