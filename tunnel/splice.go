@@ -13,9 +13,9 @@ import (
 // goroutine waits in the runtime's starting size (2 KiB, unless most
 // stacks the last collection saw were deep: the runtime then starts new
 // ones at their average). With thousands of idle tunnels that is most of
-// their memory after traffic. So each
-// direction of a splice runs as a pump, which hands its copy over to a
-// fresh goroutine once it has moved data and is waiting again:
+// their memory after traffic. So each direction of a splice runs as a
+// pump, which hands its copy over to a fresh goroutine once it has moved
+// data and is waiting again:
 //   - copying from a socket that can wait without a buffer (sockio, on
 //     Linux), handOverAfter after the first bytes it moved, the moment its
 //     read deadline passes (once a second at most on a busy tunnel, and
