@@ -10,8 +10,9 @@ import (
 
 // Buffer sizes for copying a tunnel's bytes. A tunnel waiting for data
 // holds only a small buffer, and a socket on Linux none; while data flows
-// the copy borrows larger ones from pools (copier says when), so an idle tunnel costs at most smallBuf per direction rather
-// than 32 KiB, and after traffic at most a packet's worth.
+// the copy borrows larger ones from pools (copier says when), so an idle
+// tunnel costs at most smallBuf per direction rather than 32 KiB, and
+// after traffic at most a packet's worth.
 const (
 	smallBuf = 2 << 10
 	largeBuf = 32 << 10 // one SSH packet's worth
@@ -113,19 +114,18 @@ type copier struct {
 	held    *[]byte // the pooled buffer of tiers 1 and 2
 	written int64
 
-	// For a pump (see handOver): the source's SetReadDeadline when it has
+	// For hand-overs (splice.go): the source's SetReadDeadline when it has
 	// wait, whether a hand-over deadline is set on it, and written and the
 	// time when the goroutine now running the copy took it over.
-	pump     bool
 	deadline func(time.Time) error
 	armed    bool
 	since    int64
 	tookOver time.Time
 }
 
-func newCopier(dst io.Writer, src io.Reader, limit int, splitTail, pump bool) copier {
+func newCopier(dst io.Writer, src io.Reader, limit int, splitTail bool) copier {
 	limit = min(limit, channelReadBuf)
-	c := copier{dst: dst, src: src, limit: limit, packet: min(limit, largeBuf), splitTail: splitTail, pump: pump}
+	c := copier{dst: dst, src: src, limit: limit, packet: min(limit, largeBuf), splitTail: splitTail}
 	c.slow = c.packet / 2
 	c.tookOver = time.Now()
 	c.wait, c.deadline = waitOf(src)
@@ -147,8 +147,9 @@ func (c *copier) setTier(t int) {
 	}
 }
 
-// run copies until src's EOF (a nil error) or an error, or, in a pump,
-// until the copy should go on on a fresh goroutine (over; see handOver).
+// run copies until src's EOF (a nil error) or an error, or until the copy
+// should go on on a fresh goroutine (over; see splice.go), which a pump
+// does after handOver.
 func (c *copier) run() (over bool, err error) {
 	for {
 		if c.tier == 0 && c.wait != nil {
@@ -189,7 +190,7 @@ func (c *copier) run() (over bool, err error) {
 				return false, io.ErrShortWrite
 			}
 		}
-		if n > 0 && c.deadline != nil && c.pump && !c.armed {
+		if n > 0 && c.deadline != nil && !c.armed {
 			// Moving data grows this goroutine's stack: in handOverAfter,
 			// hand the copy over to a fresh goroutine (see handOver).
 			c.armed = true
@@ -207,13 +208,31 @@ func (c *copier) run() (over bool, err error) {
 		case c.tier == 1 && n == len(buf) && c.limit > c.packet:
 			c.setTier(2)
 		}
-		if c.pump && c.deadline == nil && c.tier == 0 && c.movedEnough() {
+		if c.deadline == nil && c.tier == 0 && c.movedEnough() {
 			return true, nil
 		}
 	}
 }
 
-// movedEnough reports whether a pump with no deadline, back to waiting,
+// handOver readies the copy for a fresh goroutine: no deadline and no
+// pooled buffer (the new goroutine waits first).
+func (c *copier) handOver() {
+	c.disarm()
+	if c.wait != nil {
+		c.setTier(0)
+	}
+	c.since, c.tookOver = c.written, time.Now()
+}
+
+// disarm clears the hand-over deadline, if one is set.
+func (c *copier) disarm() {
+	if c.armed {
+		c.armed = false
+		c.deadline(time.Time{})
+	}
+}
+
+// movedEnough reports whether a copy with no deadline, back to waiting,
 // should hand over: it has moved handOverBytes since it took over, or
 // anything if it took over handOverAfter ago.
 func (c *copier) movedEnough() bool {

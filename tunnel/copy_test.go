@@ -15,7 +15,7 @@ import (
 )
 
 // copyAdaptive runs a copier (no splitTail) to the end on the calling
-// goroutine, as a pump would without its hand-overs.
+// goroutine: where a pump would hand the copy over, it goes on itself.
 func copyAdaptive(dst io.Writer, src io.Reader, limit int) (int64, error) {
 	return copyTiered(dst, src, limit, false)
 }
@@ -27,10 +27,15 @@ func copyIntoChannel(ch io.Writer, src io.Reader) (int64, error) {
 }
 
 func copyTiered(dst io.Writer, src io.Reader, limit int, splitTail bool) (int64, error) {
-	c := newCopier(dst, src, limit, splitTail, false)
+	c := newCopier(dst, src, limit, splitTail)
 	defer c.setTier(0)
-	_, err := c.run()
-	return c.written, err
+	for {
+		over, err := c.run()
+		if !over {
+			return c.written, err
+		}
+		c.handOver()
+	}
 }
 
 // chunkReader returns data in reads of the given sizes, cycling.

@@ -56,8 +56,8 @@ func (f *Forward) Serve(ctx context.Context) error {
 // handle opens the channel for one local connection and starts the
 // splice; done (which does its work once however often it is called) is
 // called when the connection is over: here if the channel never opens,
-// else by the splice, once both directions are done, so that
-// this goroutine, whose stack the set-up grew, need not wait for it.
+// else by the splice, once both directions are done, so that this
+// goroutine, whose stack the set-up grew, need not wait for it.
 func (f *Forward) handle(ctx context.Context, local net.Conn, log *slog.Logger, done func()) {
 	spliced := false
 	defer func() {

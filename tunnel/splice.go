@@ -53,9 +53,7 @@ func (p *pump) loop() {
 			if p.guard != nil {
 				defer p.guard.protect("tunnel")
 			}
-			if p.armed { // nothing reads the socket after this; leave no deadline set
-				p.deadline(time.Time{})
-			}
+			p.disarm() // nothing reads the socket after this; leave no deadline set
 			p.setTier(0)
 			p.end(p.written)
 		}
@@ -70,19 +68,6 @@ func (p *pump) loop() {
 		handed = true
 		go p.loop() // p is the new goroutine's from here on
 	}
-}
-
-// handOver readies the copy for a fresh goroutine: no deadline and no
-// pooled buffer (the new goroutine waits first).
-func (p *pump) handOver() {
-	if p.armed {
-		p.armed = false
-		p.deadline(time.Time{})
-	}
-	if p.wait != nil {
-		p.setTier(0)
-	}
-	p.since, p.tookOver = p.written, time.Now()
 }
 
 // splice copies both ways between an SSH channel ch and a TCP connection
@@ -102,9 +87,9 @@ func splice(ch, up halfCloser, guard panicGuard, done func(in, out int64)) {
 			done(in, out)
 		}
 	}
-	toUp := &pump{copier: newCopier(up, ch, channelReadBuf, false, true), guard: guard}
+	toUp := &pump{copier: newCopier(up, ch, channelReadBuf, false), guard: guard}
 	toUp.end = func(n int64) { in = n; defer finish(); up.CloseWrite() }
-	toCh := &pump{copier: newCopier(ch, up, maxChannelData, true, true), guard: guard}
+	toCh := &pump{copier: newCopier(ch, up, maxChannelData, true), guard: guard}
 	toCh.end = func(n int64) { out = n; defer finish(); ch.CloseWrite() }
 	go toUp.loop()
 	go toCh.loop()

@@ -50,7 +50,7 @@ func (w *goroutineLog) goroutines() int {
 // arrives when it ends.
 func runPump(dst io.Writer, src io.Reader, limit int, splitTail bool) <-chan int64 {
 	ended := make(chan int64, 1)
-	p := &pump{copier: newCopier(dst, src, limit, splitTail, true)}
+	p := &pump{copier: newCopier(dst, src, limit, splitTail)}
 	p.end = func(n int64) { ended <- n }
 	go p.loop()
 	return ended

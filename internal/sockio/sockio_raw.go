@@ -115,7 +115,7 @@ func (c *Conn) read(fd uintptr) bool {
 // the poller has seen data, the peer's FIN or an error. (Should that ever
 // be wrong, the Read that follows finds nothing and waits as any Read does.)
 func (c *Conn) peek(fd uintptr) bool {
-	if c.p.n > 0 {
+	if c.p.n > 0 { // run sets n to 0 before the first call; it counts this one
 		return true
 	}
 	c.p.n = 1
