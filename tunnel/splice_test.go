@@ -230,3 +230,53 @@ func TestPumpHandsAChannelCopyOverAfterAWhile(t *testing.T) {
 		t.Errorf("writers %v: want the first two on one goroutine (under %s since it started), the third on another", dst.ids, handOverAfter)
 	}
 }
+
+// loggedChannel stands for an SSH channel: a TCP connection whose writes
+// are also logged by goroutine.
+type loggedChannel struct {
+	*net.TCPConn
+	log goroutineLog
+}
+
+func (c *loggedChannel) Write(p []byte) (int, error) {
+	c.log.Write(p)
+	return c.TCPConn.Write(p)
+}
+
+// TestSpliceHandsItsSocketSideOver: through splice itself, with the
+// service socket wrapped as the gateway and the forward wrap theirs, a
+// tunnel quiet for longer than handOverAfter carries its next bytes into
+// the channel on another goroutine, and ends as usual.
+func TestSpliceHandsItsSocketSideOver(t *testing.T) {
+	defer func(d time.Duration) { handOverAfter = d }(handOverAfter)
+	handOverAfter = 50 * time.Millisecond
+	chLocal, chPeer := tcpPair(t)
+	upLocal, upPeer := tcpPair(t)
+	up := sockio.Wrap(upLocal)
+	if _, ok := up.(readWaiter); !ok {
+		t.Skip("sockio has no raw reads here, so a socket copy never hands over")
+	}
+	ch := &loggedChannel{TCPConn: chLocal}
+	done := make(chan [2]int64, 1)
+	splice(ch, up.(halfCloser), nil, func(in, out int64) { done <- [2]int64{in, out} })
+	upPeer.Write([]byte("before"))
+	time.Sleep(200 * time.Millisecond)
+	upPeer.Write([]byte("after"))
+	upPeer.CloseWrite()
+	chPeer.CloseWrite()
+	chPeer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := io.ReadAll(chPeer); err != nil || string(got) != "beforeafter" {
+		t.Fatalf("channel side got %q, %v; want beforeafter then EOF", got, err)
+	}
+	select {
+	case got := <-done:
+		if got != [2]int64{0, int64(len("beforeafter"))} {
+			t.Errorf("done(%d, %d), want (0, %d)", got[0], got[1], len("beforeafter"))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("done not called")
+	}
+	if g := ch.log.goroutines(); g != 2 {
+		t.Errorf("writes into the channel came from %d goroutines in turn, want 2", g)
+	}
+}
