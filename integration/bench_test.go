@@ -33,6 +33,7 @@ type benchReport struct {
 func TestBenchRunSideBySide(t *testing.T) {
 	needOpenSSH(t)
 	sshdPath(t)
+	needTool(t, "wrk")
 	bash := needTool(t, "bash")
 	tmp := t.TempDir() // bench/run's binaries and loopbench's work directory go under it
 	out := filepath.Join(tmp, "bench.json")
@@ -69,7 +70,7 @@ func TestBenchRunSideBySide(t *testing.T) {
 	}
 	loopgate := []string{"loopgate-forward", "loopgate-proxy", "ssh-to-gateway"}
 	for _, m := range []string{"download", "upload", "download-cpu-total", "upload-cpu-total", "rps-c1", "rps-c32",
-		"p50-added-c1", "p99-added-c1", "p99-c32", "p999-c32", "newconn"} {
+		"p50-added-c1", "p99-added-c1", "p99-c32", "p999-c32", "wrk-rps-c32", "wrk-p99-c32", "wrk-p999-c32", "newconn"} {
 		if _, ok := rows[m]["openssh"]; !ok {
 			t.Errorf("%s: no OpenSSH figure (row %v)", m, rows[m])
 		}
@@ -87,7 +88,7 @@ func TestBenchRunSideBySide(t *testing.T) {
 			}
 		}
 	}
-	for _, m := range []string{"download", "upload", "rps-c1", "rps-c32", "newconn"} {
+	for _, m := range []string{"download", "upload", "rps-c1", "rps-c32", "wrk-rps-c32", "newconn"} {
 		for v, x := range rows[m] {
 			if x <= 0 {
 				t.Errorf("%s %s = %v, want > 0", m, v, x)

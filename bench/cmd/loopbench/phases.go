@@ -33,6 +33,7 @@ func (b *bench) repeat(ctx context.Context, r int) error {
 	if b.opt.phases["requests"] {
 		b.load(ctx, r, 1)
 		b.load(ctx, r, 32)
+		b.wrkLoad(ctx, r)
 	}
 	if b.opt.phases["newconn"] {
 		b.newConns(ctx, r)

@@ -12,13 +12,14 @@ import (
 	"time"
 )
 
-// tools are the absolute paths of the OpenSSH programs.
+// tools are the absolute paths of the OpenSSH programs, and of wrk.
 type tools struct {
 	sshd, ssh, keygen string
+	wrk               string // optional: "" when not installed (see wrk.go)
 }
 
-// findTools locates sshd (which refuses a relative path), ssh and
-// ssh-keygen.
+// findTools locates sshd (which refuses a relative path), ssh,
+// ssh-keygen and, if installed, wrk.
 func findTools() (tools, error) {
 	var t tools
 	var err error
@@ -28,8 +29,11 @@ func findTools() (tools, error) {
 	if t.ssh, err = lookAbs("ssh", "/usr/bin/ssh"); err != nil {
 		return t, err
 	}
-	t.keygen, err = lookAbs("ssh-keygen", "/usr/bin/ssh-keygen")
-	return t, err
+	if t.keygen, err = lookAbs("ssh-keygen", "/usr/bin/ssh-keygen"); err != nil {
+		return t, err
+	}
+	t.wrk, _ = lookAbs("wrk", "/usr/bin/wrk")
+	return t, nil
 }
 
 func lookAbs(name string, fallbacks ...string) (string, error) {
