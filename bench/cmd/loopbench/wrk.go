@@ -99,7 +99,6 @@ func (b *bench) wrkLoad(ctx context.Context, r int) {
 	if b.wrkScript == "" {
 		return
 	}
-	c := strconv.Itoa(wrkConns)
 	for _, v := range rotate(allVariants, r) {
 		if ctx.Err() != nil {
 			return
@@ -107,15 +106,10 @@ func (b *bench) wrkLoad(ctx context.Context, r int) {
 		ep := b.eps[v]
 		res, err := b.runWrk(ep)
 		if err != nil {
-			b.fail(r, "wrk c="+c+" "+v, err)
+			b.fail(r, "wrk c="+strconv.Itoa(wrkConns)+" "+v, err)
 			continue
 		}
-		b.res.add(metric{"wrk-rps-c" + c, "wrk requests, " + c + " conn", "req/s", true}, v, res.rate())
-		b.res.add(metric{"wrk-p50-c" + c, "wrk latency p50, " + c + " conn", "ms", false}, v, ms(res.p50))
-		b.res.add(metric{"wrk-p99-c" + c, "wrk latency p99, " + c + " conn", "ms", false}, v, ms(res.p99))
-		b.res.add(metric{"wrk-p999-c" + c, "wrk latency p99.9, " + c + " conn", "ms", false}, v, ms(res.p999))
-		fmt.Fprintf(b.log, "  wrk c=%-3d %-21s %8.0f req/s  p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms\n",
-			wrkConns, v, res.rate(), ms(res.p50), ms(res.p99), ms(res.p999))
+		b.addLoad("wrk", v, wrkConns, res.rate(), res.p50, res.p99, res.p999)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -52,5 +53,27 @@ func TestNoWrk(t *testing.T) {
 	b.wrkLoad(context.Background(), 0) // would fail on the missing endpoints if it ran
 	if len(b.res.order) != 0 || b.failed != 0 {
 		t.Errorf("rows %v, %d failed: want none", b.res.order, b.failed)
+	}
+}
+
+// The rows of wrk's load are apart from the bench's own generator's.
+func TestAddLoadRows(t *testing.T) {
+	b := &bench{res: newResults(), log: io.Discard}
+	b.addLoad("", vForward, 32, 100, time.Millisecond, 2*time.Millisecond, 3*time.Millisecond)
+	b.addLoad("wrk", vForward, 32, 200, 4*time.Millisecond, 5*time.Millisecond, 6*time.Millisecond)
+	want := map[string]float64{"rps-c32": 100, "p50-c32": 1, "p99-c32": 2, "p999-c32": 3,
+		"wrk-rps-c32": 200, "wrk-p50-c32": 4, "wrk-p99-c32": 5, "wrk-p999-c32": 6}
+	for _, m := range b.res.order {
+		x, ok := want[m.Key]
+		if got := b.res.samples[m.Key][vForward]; !ok || len(got) != 1 || got[0] != x {
+			t.Errorf("%s (%s): %v, want [%v] (expected row %t)", m.Key, m.Label, got, x, ok)
+		}
+		if strings.HasPrefix(m.Key, "wrk-") != strings.HasPrefix(m.Label, "wrk ") {
+			t.Errorf("%s: label %q", m.Key, m.Label)
+		}
+		delete(want, m.Key)
+	}
+	if len(want) > 0 {
+		t.Errorf("rows missing: %v", want)
 	}
 }
