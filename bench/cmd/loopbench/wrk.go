@@ -26,6 +26,10 @@ const (
 	wrkThreads = 2
 	wrkGrace   = 30 * time.Second // past --duration, before wrk is stopped
 	wrkPrefix  = "loopbench-wrk"
+	// maxWrkField bounds every figure in wrk's report line (about 12 days
+	// in µs), far above any real one, so that sums and conversions to a
+	// time.Duration cannot overflow.
+	maxWrkField = 1 << 40
 )
 
 // wrkScript makes wrk print one line the bench parses, in microseconds.
@@ -40,10 +44,10 @@ end
 
 // wrkResult is what one wrk run reported.
 type wrkResult struct {
-	requests       int
+	requests       int64
 	elapsed        time.Duration
 	p50, p99, p999 time.Duration
-	errors         int // connect, read, write and timeout errors, and 4xx/5xx answers
+	errors         int64 // connect, read, write and timeout errors, and 4xx/5xx answers
 }
 
 func (r wrkResult) rate() float64 { return float64(r.requests) / r.elapsed.Seconds() }
@@ -65,7 +69,7 @@ func parseWrk(out string) (wrkResult, error) {
 	for _, f := range strings.Fields(line) {
 		k, v, ok := strings.Cut(f, "=")
 		n, err := strconv.ParseInt(v, 10, 64)
-		if !ok || err != nil || n < 0 {
+		if !ok || err != nil || n < 0 || n > maxWrkField {
 			return wrkResult{}, fmt.Errorf("wrk report: bad field %q", f)
 		}
 		got[k] = n
@@ -76,8 +80,8 @@ func parseWrk(out string) (wrkResult, error) {
 		}
 	}
 	us := func(k string) time.Duration { return time.Duration(got[k]) * time.Microsecond }
-	r := wrkResult{requests: int(got["requests"]), elapsed: us("duration_us"), p50: us("p50_us"), p99: us("p99_us"),
-		p999: us("p999_us"), errors: int(got["connect"] + got["read"] + got["write"] + got["status"] + got["timeout"])}
+	r := wrkResult{requests: got["requests"], elapsed: us("duration_us"), p50: us("p50_us"), p99: us("p99_us"),
+		p999: us("p999_us"), errors: got["connect"] + got["read"] + got["write"] + got["status"] + got["timeout"]}
 	if r.requests == 0 || r.elapsed <= 0 {
 		return r, fmt.Errorf("wrk report: %d requests in %s", r.requests, r.elapsed)
 	}

@@ -34,6 +34,7 @@ func TestParseWrk(t *testing.T) {
 		"no equals":    strings.Replace(good, "read=0", "read", 1),
 		"no requests":  strings.Replace(good, "requests=1000", "requests=0", 1),
 		"no time":      strings.Replace(good, "duration_us=2000000", "duration_us=0", 1),
+		"too large":    strings.Replace(good, "duration_us=2000000", "duration_us=1099511627777", 1),
 	} {
 		if _, err := parseWrk(out); err == nil {
 			t.Errorf("%s: got no error", name)
@@ -76,4 +77,19 @@ func TestAddLoadRows(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("rows missing: %v", want)
 	}
+}
+
+// parseWrk reads what a child process printed: any bytes give a result or
+// an error, never a panic, and a result has a positive count and time.
+func FuzzParseWrk(f *testing.F) {
+	f.Add("loopbench-wrk requests=1000 duration_us=2000000 p50_us=1200 p99_us=4100 p999_us=40500 " +
+		"connect=0 read=0 write=0 status=0 timeout=0\n")
+	f.Add("Running 1s test\nloopbench-wrk requests=9223372036854775807 duration_us=1\n")
+	f.Add("loopbench-wrk requests=1 requests=x\n")
+	f.Fuzz(func(t *testing.T, out string) {
+		r, err := parseWrk(out)
+		if err == nil && (r.requests <= 0 || r.elapsed <= 0 || r.errors < 0) {
+			t.Errorf("parseWrk(%q) = %+v with no error", out, r)
+		}
+	})
 }
