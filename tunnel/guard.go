@@ -118,32 +118,50 @@ func (c *gwConn) idleSince() time.Time {
 
 // idleTimer closes a tunnel when no byte has moved either way for d.
 type idleTimer struct {
-	d     time.Duration
-	last  atomic.Int64 // unix nanos of the last byte
-	timer *time.Timer
-	fired atomic.Bool
+	d      time.Duration
+	last   atomic.Int64 // unix nanos of the last byte
+	onIdle func()
+	fired  atomic.Bool
+
+	mu      sync.Mutex // orders check against stop
+	timer   *time.Timer
+	stopped bool // by stop, or by firing: check neither re-arms nor fires
 }
 
 // newIdleTimer calls onIdle once the tunnel has been idle for d; d <= 0
 // never fires. stop must be called when the tunnel ends.
 func newIdleTimer(d time.Duration, onIdle func()) *idleTimer {
-	t := &idleTimer{d: d}
+	t := &idleTimer{d: d, onIdle: onIdle}
 	if d <= 0 {
 		return t
 	}
 	t.touch()
-	var check func()
-	check = func() {
-		idle := time.Since(time.Unix(0, t.last.Load()))
-		if idle >= d {
-			t.fired.Store(true)
-			onIdle()
-			return
-		}
-		t.timer.Reset(d - idle)
-	}
-	t.timer = time.AfterFunc(d, check)
+	t.mu.Lock()
+	t.timer = time.AfterFunc(d, t.check)
+	t.mu.Unlock()
 	return t
+}
+
+// check runs when the timer fires: onIdle if nothing moved for d, else
+// the timer again for the rest of d. A check that was already on its way
+// when stop ran does neither, so a stopped timer stays stopped and never
+// calls onIdle late.
+func (t *idleTimer) check() {
+	t.mu.Lock()
+	if t.stopped {
+		t.mu.Unlock()
+		return
+	}
+	idle := time.Since(time.Unix(0, t.last.Load()))
+	if idle < t.d {
+		t.timer.Reset(t.d - idle)
+		t.mu.Unlock()
+		return
+	}
+	t.stopped = true
+	t.mu.Unlock()
+	t.fired.Store(true)
+	t.onIdle()
 }
 
 func (t *idleTimer) touch() {
@@ -153,6 +171,9 @@ func (t *idleTimer) touch() {
 }
 
 func (t *idleTimer) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped = true
 	if t.timer != nil {
 		t.timer.Stop()
 	}

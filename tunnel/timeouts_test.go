@@ -3,6 +3,7 @@ package tunnel
 import (
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,5 +143,41 @@ func TestExpiryClosesLiveConnections(t *testing.T) {
 	tg.log.waitFor(t, "connection revoked", "key expired")
 	if l := tg.log.line("connection revoked"); !strings.Contains(l, "name=alice") {
 		t.Errorf("revocation: got %q, want it for alice", l)
+	}
+}
+
+// The idle timer's check, run by hand as the timer's goroutine would:
+// with recent activity it re-arms, once idle it calls onIdle once, and
+// a check already on its way when stop ran (the timer fired, its
+// goroutine not yet scheduled) does neither, so an ended tunnel is not
+// ended again up to ChannelTimeout later.
+func TestIdleTimerCheck(t *testing.T) {
+	var calls atomic.Int32
+	it := newIdleTimer(time.Hour, func() { calls.Add(1) })
+	it.check()
+	if !it.timer.Stop() || calls.Load() != 0 {
+		t.Fatalf("active tunnel: onIdle called %d times or the timer not re-armed; want re-armed, no call", calls.Load())
+	}
+	it.last.Store(time.Now().Add(-2 * time.Hour).UnixNano())
+	it.check()
+	it.check()
+	if calls.Load() != 1 {
+		t.Fatalf("idle tunnel: onIdle called %d times, want once", calls.Load())
+	}
+
+	for _, idle := range []bool{false, true} {
+		calls.Store(0)
+		it := newIdleTimer(time.Hour, func() { calls.Add(1) })
+		if idle {
+			it.last.Store(time.Now().Add(-2 * time.Hour).UnixNano())
+		}
+		it.stop()
+		it.check()
+		if it.timer.Stop() {
+			t.Errorf("stopped, idle %t: check re-armed the timer", idle)
+		}
+		if n := calls.Load(); n != 0 {
+			t.Errorf("stopped, idle %t: onIdle called %d times", idle, n)
+		}
 	}
 }
