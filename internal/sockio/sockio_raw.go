@@ -16,6 +16,9 @@ import (
 // maxRW bounds one recvfrom(2) or sendto(2), as the net package bounds a read or write.
 const maxRW = 1 << 30
 
+// Raw reports whether Wrap gives raw reads and writes on this platform.
+const Raw = true
+
 // Wrap returns c with raw reads and writes if it is a *net.TCPConn, and c
 // itself otherwise.
 func Wrap(c net.Conn) net.Conn {
