@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"io"
 	"net"
 	"runtime"
@@ -123,7 +124,57 @@ func TestPumpHandOverLosesNothing(t *testing.T) {
 	if n != int64(len(data)) || !bytes.Equal(dst.data.Bytes(), data) {
 		t.Fatalf("copied %d bytes, equal %v; want %d intact", n, bytes.Equal(dst.data.Bytes(), data), len(data))
 	}
+	if g := dst.goroutines(); sockio.Raw && g < 2 {
+		t.Fatalf("%d goroutine(s) wrote: no hand-over happened, so none was tested", g)
+	}
 	t.Logf("%d goroutines took turns", dst.goroutines())
+}
+
+// failAfterFirst is a destination whose writes fail after the first.
+type failAfterFirst struct{ n int }
+
+func (w *failAfterFirst) Write(p []byte) (int, error) {
+	if w.n++; w.n > 1 {
+		return 0, errors.New("broken")
+	}
+	return len(p), nil
+}
+
+// TestPumpEndsWithNoDeadlineLeft: a pump that armed its hand-over deadline
+// and then ended (here on a write error) clears it, so the socket reads
+// normally afterwards.
+func TestPumpEndsWithNoDeadlineLeft(t *testing.T) {
+	defer func(d time.Duration) { handOverAfter = d }(handOverAfter)
+	handOverAfter = 50 * time.Millisecond
+	c, peer := tcpPair(t)
+	src := sockio.Wrap(c)
+	if !sockio.Raw {
+		t.Skip("sockio has no raw reads here, so no hand-over deadline is set")
+	}
+	ended := runPump(&failAfterFirst{}, src, maxChannelData, true)
+	peer.Write([]byte("one")) // moved: the deadline is armed
+	time.Sleep(10 * time.Millisecond)
+	peer.Write([]byte("two")) // its write fails: the pump ends
+	waitEnd(t, ended)
+	time.Sleep(2 * handOverAfter) // past the deadline, were it still set
+	peer.Write([]byte("three"))
+	got := make(chan error, 1)
+	go func() { // no deadline of our own: it would replace the one tested for
+		n, err := src.Read(make([]byte, 16))
+		if err == nil && n == 0 {
+			err = errors.New("0 bytes")
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("read after the pump ended: %v; want data", err)
+		}
+	case <-time.After(5 * time.Second):
+		c.Close()
+		t.Fatal("read after the pump ended: no data in 5 s")
+	}
 }
 
 // TestPumpHandsAChannelCopyOverAfterEnoughData: copying from a source
