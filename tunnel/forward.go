@@ -89,8 +89,8 @@ func (f *Forward) handle(ctx context.Context, local net.Conn, log *slog.Logger, 
 	splice(rc, lc, nil, func(in, out int64) {
 		defer done()
 		stop()
+		local.Close() // the local socket first: closing the channel may wait on the gateway
 		remote.Close()
-		local.Close()
 		log.Debug("forward closed", "bytes_out", out, "bytes_in", in, "duration", time.Since(start).Round(time.Millisecond).String())
 	})
 	spliced = true

@@ -109,8 +109,7 @@ func (c *gwConn) forward(nc ssh.NewChannel, release, ended func()) {
 		defer c.open.remove(t)
 		idle.stop()
 		stop()
-		ch.Close()
-		up.Close()
+		end() // the service socket first, as everywhere: closing ch may wait on the peer
 		// Mark the tunnel ended, so a reload from now on leaves it alone; if a
 		// reload got there first, it ended the tunnel.
 		mark := ""
