@@ -79,18 +79,12 @@ func (f *Forward) handle(ctx context.Context, local net.Conn, log *slog.Logger, 
 		log.Error("forward: connection cannot half-close")
 		return
 	}
-	stop := context.AfterFunc(ctx, func() { local.Close(); remote.Close() })
-	defer func() {
-		if !spliced {
-			stop()
-			remote.Close()
-		}
-	}()
+	closeBoth := func() { local.Close(); remote.Close() } // the local socket first: closing the channel may wait on the gateway
+	stop := context.AfterFunc(ctx, closeBoth)
 	splice(rc, lc, nil, func(in, out int64) {
 		defer done()
 		stop()
-		local.Close() // the local socket first: closing the channel may wait on the gateway
-		remote.Close()
+		closeBoth()
 		log.Debug("forward closed", "bytes_out", out, "bytes_in", in, "duration", time.Since(start).Round(time.Millisecond).String())
 	})
 	spliced = true

@@ -96,20 +96,21 @@ func (c *gwConn) forward(nc ssh.NewChannel, release, ended func()) {
 	idle := newIdleTimer(c.g.lim.ChannelTimeout, end)
 	t := &openTunnel{host: req.Host, port: req.Port, svc: svc, close: end}
 	c.open.add(t)
+	teardown := func() { // when the splice is done, or if it never starts
+		idle.stop()
+		stop()
+		end()
+		c.open.remove(t)
+	}
 	defer func() {
 		if !spliced {
-			c.open.remove(t)
-			idle.stop()
-			stop()
+			teardown()
 		}
 	}()
 	c.recheckTunnel(c.g.rules.Load(), t)
 	splice(touchReader{ch, idle}, touchReader{upc, idle}, c, func(in, out int64) {
 		defer ended()
-		defer c.open.remove(t)
-		idle.stop()
-		stop()
-		end() // the service socket first, as everywhere: closing ch may wait on the peer
+		teardown()
 		// Mark the tunnel ended, so a reload from now on leaves it alone; if a
 		// reload got there first, it ended the tunnel.
 		mark := ""
