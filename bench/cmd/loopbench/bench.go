@@ -19,22 +19,21 @@ const fdHeadroom = 1024
 
 // bench is one run: the long-lived processes and what they measured.
 type bench struct {
-	opt       options
-	tools     tools
-	ps        *procs
-	dir       string
-	key       string // the bench user's private key, granted on both servers
-	wrkScript string // wrk's report script; "" when wrk is not installed
-	upAddr    string
-	ossh      *opensshSetup
-	gws       *gatewaySetup
-	sshd      *sshdInst
-	gw        *gatewayInst
-	eps       map[string]*endpoint
-	res       *results
-	log       io.Writer // progress
-	maxIdle   int       // most idle connections the open files limit allows
-	failed    int
+	opt     options
+	tools   tools
+	ps      *procs
+	dir     string
+	key     string // the bench user's private key, granted on both servers
+	upAddr  string
+	ossh    *opensshSetup
+	gws     *gatewaySetup
+	sshd    *sshdInst
+	gw      *gatewayInst
+	eps     map[string]*endpoint
+	res     *results
+	log     io.Writer // progress
+	maxIdle int       // most idle connections the open files limit allows
+	failed  int
 }
 
 // run sets everything up, measures opt.repeat times, prints the table and

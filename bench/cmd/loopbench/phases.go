@@ -130,25 +130,25 @@ func (b *bench) load(ctx context.Context, r, conns int) {
 		if res.err != nil {
 			b.fail(r, "requests c="+c+" "+v+" (a connection failed; its requests up to then are counted)", res.err)
 		}
-		b.addLoad("", v, conns, res.rate(), res.p50, res.p99, res.p999)
+		b.addLoad("", v, conns, res)
 	}
 }
 
 // addLoad records one load run's rate and latency rows. tool is "" for
 // the bench's own generator, or the name of the tool that made the load
 // (its rows are kept apart).
-func (b *bench) addLoad(tool, v string, conns int, rate float64, p50, p99, p999 time.Duration) {
+func (b *bench) addLoad(tool, v string, conns int, res loadResult) {
 	c := strconv.Itoa(conns)
 	key, label, name := "", "", "requests"
 	if tool != "" {
 		key, label, name = tool+"-", tool+" ", tool
 	}
-	b.res.add(metric{key + "rps-c" + c, label + "requests, " + c + " conn", "req/s", true}, v, rate)
-	b.res.add(metric{key + "p50-c" + c, label + "latency p50, " + c + " conn", "ms", false}, v, ms(p50))
-	b.res.add(metric{key + "p99-c" + c, label + "latency p99, " + c + " conn", "ms", false}, v, ms(p99))
-	b.res.add(metric{key + "p999-c" + c, label + "latency p99.9, " + c + " conn", "ms", false}, v, ms(p999))
+	b.res.add(metric{key + "rps-c" + c, label + "requests, " + c + " conn", "req/s", true}, v, res.rate())
+	b.res.add(metric{key + "p50-c" + c, label + "latency p50, " + c + " conn", "ms", false}, v, ms(res.p50))
+	b.res.add(metric{key + "p99-c" + c, label + "latency p99, " + c + " conn", "ms", false}, v, ms(res.p99))
+	b.res.add(metric{key + "p999-c" + c, label + "latency p99.9, " + c + " conn", "ms", false}, v, ms(res.p999))
 	fmt.Fprintf(b.log, "  %-8s c=%-3d %-16s %8.0f req/s  p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms\n",
-		name, conns, v, rate, ms(p50), ms(p99), ms(p999))
+		name, conns, v, res.rate(), ms(res.p50), ms(res.p99), ms(res.p999))
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

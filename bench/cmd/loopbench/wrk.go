@@ -26,10 +26,10 @@ const (
 	wrkThreads = 2
 	wrkGrace   = 30 * time.Second // past --duration, before wrk is stopped
 	wrkPrefix  = "loopbench-wrk"
-	// maxWrkField bounds every figure in wrk's report line (about 12 days
-	// in µs), far above any real one, so that sums and conversions to a
-	// time.Duration cannot overflow.
-	maxWrkField = 1 << 40
+	// maxWrkField bounds every figure in wrk's report line (35 minutes in
+	// µs, past --duration's 10 minutes), so that each fits an int on every
+	// platform and nothing overflows.
+	maxWrkField = math.MaxInt32
 )
 
 // wrkScript makes wrk print one line the bench parses, in microseconds.
@@ -42,18 +42,10 @@ const wrkScript = `done = function(summary, latency, requests)
 end
 `
 
-// wrkResult is what one wrk run reported.
-type wrkResult struct {
-	requests       int64
-	elapsed        time.Duration
-	p50, p99, p999 time.Duration
-	errors         int64 // connect, read, write and timeout errors, and 4xx/5xx answers
-}
-
-func (r wrkResult) rate() float64 { return float64(r.requests) / r.elapsed.Seconds() }
-
-// parseWrk finds the line wrkScript prints in out.
-func parseWrk(out string) (wrkResult, error) {
+// parseWrk finds the line wrkScript prints in out. Requests that failed
+// (connect, read, write and timeout errors, and 4xx/5xx answers) are the
+// result's err.
+func parseWrk(out string) (loadResult, error) {
 	var line string
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
@@ -62,7 +54,7 @@ func parseWrk(out string) (wrkResult, error) {
 		}
 	}
 	if line == "" {
-		return wrkResult{}, errors.New("wrk printed no report line")
+		return loadResult{}, errors.New("wrk printed no report line")
 	}
 	want := []string{"requests", "duration_us", "p50_us", "p99_us", "p999_us", "connect", "read", "write", "status", "timeout"}
 	got := make(map[string]int64, len(want))
@@ -70,23 +62,29 @@ func parseWrk(out string) (wrkResult, error) {
 		k, v, ok := strings.Cut(f, "=")
 		n, err := strconv.ParseInt(v, 10, 64)
 		if !ok || err != nil || n < 0 || n > maxWrkField {
-			return wrkResult{}, fmt.Errorf("wrk report: bad field %q", f)
+			return loadResult{}, fmt.Errorf("wrk report: bad field %q", f)
 		}
 		got[k] = n
 	}
 	for _, k := range want {
 		if _, ok := got[k]; !ok {
-			return wrkResult{}, fmt.Errorf("wrk report: no %s", k)
+			return loadResult{}, fmt.Errorf("wrk report: no %s", k)
 		}
 	}
 	us := func(k string) time.Duration { return time.Duration(got[k]) * time.Microsecond }
-	r := wrkResult{requests: got["requests"], elapsed: us("duration_us"), p50: us("p50_us"), p99: us("p99_us"),
-		p999: us("p999_us"), errors: got["connect"] + got["read"] + got["write"] + got["status"] + got["timeout"]}
+	r := loadResult{requests: int(got["requests"]), elapsed: us("duration_us"), p50: us("p50_us"), p99: us("p99_us"),
+		p999: us("p999_us")}
 	if r.requests == 0 || r.elapsed <= 0 {
 		return r, fmt.Errorf("wrk report: %d requests in %s", r.requests, r.elapsed)
 	}
+	if failed := got["connect"] + got["read"] + got["write"] + got["status"] + got["timeout"]; failed > 0 {
+		r.err = fmt.Errorf("wrk: %d of %d requests failed (connect, read, write, timeout, or a 4xx/5xx answer)", failed, r.requests)
+	}
 	return r, nil
 }
+
+// wrkScriptPath is where setupWrk writes wrkScript.
+func (b *bench) wrkScriptPath() string { return filepath.Join(b.dir, "wrk-report.lua") }
 
 // setupWrk writes wrk's report script, or notes that wrk is missing.
 func (b *bench) setupWrk() error {
@@ -94,13 +92,12 @@ func (b *bench) setupWrk() error {
 		b.res.note("wrk not found: the requests phase ran the bench's own load generator only")
 		return nil
 	}
-	b.wrkScript = filepath.Join(b.dir, "wrk-report.lua")
-	return os.WriteFile(b.wrkScript, []byte(wrkScript), 0o644)
+	return os.WriteFile(b.wrkScriptPath(), []byte(wrkScript), 0o644)
 }
 
-// wrkLoad runs wrk against every variant, interleaved.
+// wrkLoad runs wrk, where installed, against every variant, interleaved.
 func (b *bench) wrkLoad(ctx context.Context, r int) {
-	if b.wrkScript == "" {
+	if b.tools.wrk == "" {
 		return
 	}
 	for _, v := range rotate(allVariants, r) {
@@ -109,37 +106,36 @@ func (b *bench) wrkLoad(ctx context.Context, r int) {
 		}
 		ep := b.eps[v]
 		res, err := b.runWrk(ep)
+		if err == nil {
+			err = res.err
+		}
 		if err != nil {
 			b.fail(r, "wrk c="+strconv.Itoa(wrkConns)+" "+v, err)
 			continue
 		}
-		b.addLoad("wrk", v, wrkConns, res.rate(), res.p50, res.p99, res.p999)
+		b.addLoad("wrk", v, wrkConns, res)
 	}
 }
 
 // runWrk runs one wrk load of opt.duration, rounded up to whole seconds
 // (all wrk takes), against ep and reads its report.
-func (b *bench) runWrk(ep *endpoint) (wrkResult, error) {
+func (b *bench) runWrk(ep *endpoint) (loadResult, error) {
 	secs := strconv.Itoa(int(math.Ceil(b.opt.duration.Seconds()))) + "s"
 	p, err := b.ps.start("wrk-"+ep.variant, nil, b.tools.wrk, "-t", strconv.Itoa(wrkThreads), "-c", strconv.Itoa(wrkConns),
-		"-d", secs, "--timeout", "30s", "-s", b.wrkScript, "http://"+ep.addr+ep.prefix+"/json")
+		"-d", secs, "--timeout", "30s", "-s", b.wrkScriptPath(), "http://"+ep.addr+ep.prefix+"/json")
 	if err != nil {
-		return wrkResult{}, err
+		return loadResult{}, err
 	}
 	if !p.wait(b.opt.duration + wrkGrace) {
 		p.stop()
-		return wrkResult{}, fmt.Errorf("wrk still running %s after its %s", wrkGrace, secs)
+		return loadResult{}, fmt.Errorf("wrk still running %s after its %s", wrkGrace, secs)
 	}
 	if p.err != nil {
-		return wrkResult{}, fmt.Errorf("wrk: %w\n%s", p.err, p.tail())
+		return loadResult{}, fmt.Errorf("wrk: %w\n%s", p.err, p.tail())
 	}
 	out, err := os.ReadFile(p.log)
 	if err != nil {
-		return wrkResult{}, err
+		return loadResult{}, err
 	}
-	res, err := parseWrk(string(out))
-	if err == nil && res.errors > 0 {
-		err = fmt.Errorf("wrk: %d of %d requests failed (connect, read, write, timeout, or a 4xx/5xx answer)", res.errors, res.requests)
-	}
-	return res, err
+	return parseWrk(string(out))
 }
