@@ -2,11 +2,18 @@
 // endpoint that sends each request through the SSH tunnel to a device's
 // admin API (first NanoMQ's REST API) with the operator's credential set.
 //
-// Handler is built on net/http/httputil.ReverseProxy with a Rewrite
-// function, which runs after hop-by-hop headers are removed, so a caller's
-// "Connection: Authorization" cannot strip the injected header. Every
-// Authorization, Proxy-Authorization, Forwarded and X-Forwarded-* header
-// the caller sent is dropped and the Credential's value is set in its place.
+// Handler's Serve reads each connection's requests itself and forwards
+// the plain ones (HTTP/1.1, no body, no upgrade or expectation, a head that
+// net/http's ReadRequest accepts and that fits 4 KiB) on the connection's
+// goroutine, writing the response back with its own framing. A
+// connection's first request that is not plain hands the connection, with
+// the bytes read and not yet used, to an http.Server running ServeHTTP,
+// built on net/http/httputil.ReverseProxy, which serves it from then on.
+// Both paths remove hop-by-hop headers before the credential is set, so a
+// caller's "Connection: Authorization" cannot strip the injected header.
+// Every Authorization, Proxy-Authorization, Forwarded and X-Forwarded-*
+// header the caller sent is dropped and the Credential's value is set in
+// its place.
 //
 // A loopback port is reachable by every program on the machine and by any
 // web page the browser opens, so Handler refuses requests whose Host is not

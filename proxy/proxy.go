@@ -14,8 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/loopgate/loopgate/internal/sockio"
 )
 
 // Defaults for zero Config fields.
@@ -105,8 +103,10 @@ type Handler struct {
 	errLog    *log.Logger // for net/http's own complaints
 	hosts     []string    // Host header values that name this proxy
 	transport *directTransport
+	rt        http.RoundTripper // the direct transport, re-minting an expired token
 	rp        *httputil.ReverseProxy
-	server    *http.Server
+	server    *http.Server // serves the connections the front end hands over
+	front     *front
 }
 
 // New validates cfg. listenAddr is the address the proxy is served on (e.g.
@@ -128,7 +128,9 @@ func New(cfg Config, listenAddr string) (*Handler, error) {
 		log:       cfg.Logger.With("service", cfg.Service),
 		hosts:     hosts,
 		transport: newDirectTransport(cfg),
+		front:     newFront(),
 	}
+	h.rt = &remint{base: h.transport, cred: cfg.Credential, log: cfg.Logger}
 	h.errLog = slog.NewLogLogger(h.log.Handler(), slog.LevelWarn)
 	h.rp = h.reverseProxy()
 	h.server = &http.Server{
@@ -231,7 +233,7 @@ func (h *Handler) reverseProxy() *httputil.ReverseProxy {
 			auth, _ := pr.In.Context().Value(authKey{}).(string) // always set by serve
 			rewrite(pr.Out, h.cfg.Service, auth)
 		},
-		Transport:    &remint{base: h.transport, cred: h.cfg.Credential, log: h.cfg.Logger},
+		Transport:    h.rt,
 		ErrorHandler: h.proxyError,
 		ErrorLog:     h.errLog,
 		BufferPool:   copyBuffers,
@@ -316,22 +318,23 @@ func (h *Handler) warn(r *http.Request, msg string, attrs ...slog.Attr) {
 	h.log.LogAttrs(r.Context(), slog.LevelWarn, msg, attrs...)
 }
 
-// Serve runs an HTTP/1 server around h on ln until Shutdown or Close, and
-// then returns http.ErrServerClosed. Like http.Server.Serve it closes ln.
-// Accepted connections read and write without the scheduler's system-call
-// bookkeeping (internal/sockio).
-func (h *Handler) Serve(ln net.Listener) error { return h.server.Serve(sockio.Listener{Listener: ln}) }
-
-// Shutdown stops accepting requests, waits for those in flight or for ctx,
-// and closes idle tunnel connections.
+// Shutdown stops accepting requests, closes connections between requests,
+// waits for those in flight or for ctx, and closes idle tunnel
+// connections.
 func (h *Handler) Shutdown(ctx context.Context) error {
+	h.front.shutdown(false)
 	err := h.server.Shutdown(ctx)
+	if werr := h.front.waitConns(ctx); err == nil {
+		err = werr
+	}
 	h.transport.closeIdle(true)
 	return err
 }
 
-// Close stops the server now and closes idle tunnel connections.
+// Close stops the server now: every connection closes and requests in
+// flight end. Idle tunnel connections are closed.
 func (h *Handler) Close() error {
+	h.front.shutdown(true)
 	err := h.server.Close()
 	h.transport.closeIdle(true)
 	return err
