@@ -15,15 +15,21 @@ import (
 	"time"
 )
 
-// callerHeaders are dropped from every request: the caller's own
-// credentials and forwarding claims never reach the service.
+// callerHeaders, and every header named X-Forwarded-*, are dropped from
+// every request: the caller's own credentials and forwarding claims never
+// reach the service.
 var callerHeaders = []string{
 	"Authorization",
 	"Proxy-Authorization",
 	"Forwarded",
-	"X-Forwarded-For",
-	"X-Forwarded-Host",
-	"X-Forwarded-Proto",
+}
+
+const forwardedPrefix = "X-Forwarded-"
+
+// callerHeader reports whether rewrite drops the header named k.
+func callerHeader(k string) bool {
+	return len(k) >= len(forwardedPrefix) && strings.EqualFold(k[:len(forwardedPrefix)], forwardedPrefix) ||
+		slices.ContainsFunc(callerHeaders, func(c string) bool { return strings.EqualFold(k, c) })
 }
 
 // rewrite points out at the service, keeping its path and query, and
@@ -42,7 +48,7 @@ func rewrite(out *http.Request, service, auth string) {
 		out.Header = make(http.Header)
 	}
 	for k := range out.Header {
-		if slices.ContainsFunc(callerHeaders, func(c string) bool { return strings.EqualFold(k, c) }) {
+		if callerHeader(k) {
 			delete(out.Header, k)
 		}
 	}
@@ -74,10 +80,12 @@ func fixLength(r *http.Request, limit int64) error {
 	r.TransferEncoding = nil
 	r.Trailer = nil
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	r.Body, _ = r.GetBody()
 	if len(body) == 0 {
-		r.Body = http.NoBody
+		// As http.NewRequest does: a replayed empty body must be NoBody,
+		// or it is written chunked (Content-Length 0 means unknown then).
+		r.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
 	}
+	r.Body, _ = r.GetBody()
 	return nil
 }
 

@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/loopgate/loopgate/tunnel"
 )
@@ -173,5 +175,36 @@ func TestDoNilRequest(t *testing.T) {
 	up := newUpstream(t, nil)
 	if _, err := Do(context.Background(), testConfig(up), nil); err == nil {
 		t.Error("Do(nil request): got no error, want one")
+	}
+}
+
+func TestEveryXForwardedHeaderStripped(t *testing.T) {
+	up := newUpstream(t, nil)
+	_, addr := startProxy(t, testConfig(up))
+	exchange(t, addr, rawRequest("GET", "/", addr, "", "X-Forwarded-User: admin", "x-forwarded-prefix: /evil"))
+	for k := range up.requests()[0].Header {
+		if strings.HasPrefix(strings.ToLower(k), "x-forwarded-") {
+			t.Errorf("header %s reached the API, want every X-Forwarded-* dropped", k)
+		}
+	}
+}
+
+func TestReMintedEmptyChunkedBodyKeepsContentLength(t *testing.T) {
+	var n atomic.Int32
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"code":116}`)
+		}
+	})
+	mint, _ := counter(time.Minute)
+	cfg := testConfig(up)
+	cfg.Credential = NewTokenCache(mint, nil)
+	_, addr := startProxy(t, cfg)
+	exchange(t, addr, rawRequest("PUT", "/x", addr, "0\r\n\r\n", "Transfer-Encoding: chunked"))
+	for i, r := range up.requests() {
+		if len(r.TransferEncoding) != 0 || r.ContentLength != 0 {
+			t.Errorf("request %d: got Transfer-Encoding %q, Content-Length %d; want none, 0", i, r.TransferEncoding, r.ContentLength)
+		}
 	}
 }
