@@ -117,14 +117,15 @@ func newDirectTransport(cfg Config) *directTransport {
 }
 
 // direct reports whether req can take the direct path, and makes its body
-// replayable if so.
-func direct(req *http.Request) bool {
+// replayable if so. The error is the caller's body ending short: no tunnel
+// is taken for it.
+func direct(req *http.Request) (bool, error) {
 	if req.Header.Get("Upgrade") != "" || req.ContentLength > directBodyMax || req.ContentLength < 0 ||
 		req.ContentLength == 0 && req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		return false
+		return false, nil
 	}
 	if req.Body == nil || req.Body == http.NoBody || req.GetBody != nil {
-		return true
+		return true, nil
 	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, req.ContentLength))
 	req.Body.Close()
@@ -132,21 +133,20 @@ func direct(req *http.Request) bool {
 		if err == nil {
 			err = io.ErrUnexpectedEOF
 		}
-		req.Body = io.NopCloser(errReader{fmt.Errorf("read request body: %w", err)})
-		return true // Request.Write reports it
+		return true, fmt.Errorf("read request body: %w", err)
 	}
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	req.Body, _ = req.GetBody()
-	return true
+	return true, nil
 }
-
-type errReader struct{ err error }
-
-func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
 // RoundTrip implements http.RoundTripper.
 func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !direct(req) {
+	ok, err := direct(req)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		return t.fallback.RoundTrip(req)
 	}
 	dc, err := t.get(req.Context())
@@ -228,7 +228,11 @@ func (t *directTransport) exchange(req *http.Request, dc *directConn) (*http.Res
 			continue // 100 Continue, 102, 103: the final response follows
 		}
 		dc.lim.n = -1
-		timer.Stop()
+		if !timer.Stop() {
+			// It fired as the headers came in and closed the tunnel: the
+			// body cannot be read, and the tunnel must not be kept.
+			return fail(errors.New("response header timer fired"))
+		}
 		resp.Body = &directBody{rc: resp.Body, t: t, dc: dc, stop: stop, keep: !resp.Close && !req.Close}
 		return resp, nil
 	}

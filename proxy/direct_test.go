@@ -1042,3 +1042,51 @@ func TestDirectClosingUnreadBodyDoesNotWait(t *testing.T) {
 		t.Errorf("tunnels open: got %d, want 0", got)
 	}
 }
+
+// slowReadConn delivers its first Read's bytes late: the response arrives
+// as the header timer fires.
+type slowReadConn struct {
+	net.Conn
+	once sync.Once
+}
+
+func (c *slowReadConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.once.Do(func() { time.Sleep(300 * time.Millisecond) })
+	return n, err
+}
+
+func TestDirectTunnelClosedByHeaderTimerNotKept(t *testing.T) {
+	raw := rawAPI(t, newAPIEvents().answer(func(r *http.Request) (string, bool) {
+		if r.Method == http.MethodGet {
+			return "HTTP/1.1 204 No Content\r\n\r\n", false
+		}
+		return okResponse("ok"), false
+	}))
+	var dials atomic.Int32
+	tr := newTestDirect(t, func(ctx context.Context) (net.Conn, error) {
+		c, err := raw(ctx)
+		if err != nil || dials.Add(1) > 1 {
+			return c, err
+		}
+		return &slowReadConn{Conn: c}, nil
+	}, 100*time.Millisecond)
+	roundTrip(tr, http.MethodGet, "/", "") // answered as the timer fires: either outcome is fine
+	if status, _, err := roundTrip(tr, http.MethodPost, "/", "payload"); err != nil || status != http.StatusOK {
+		t.Fatalf("POST after it: got %d, %v; want 200", status, err)
+	}
+}
+
+func TestDirectShortCallerBodyTakesNoTunnel(t *testing.T) {
+	d := countDials(rawAPI(t, newAPIEvents().answer(keepAnswering)))
+	tr := newTestDirect(t, d.Dial, directWait)
+	mustOK(t, tr, http.MethodGet, "/", "")
+	req := newAPIRequest(context.Background(), http.MethodPost, "/", "short", "Idempotency-Key: k")
+	req.ContentLength = 10 // the caller announced 10 bytes and sent 5
+	if _, _, err := fetch(tr, req); err == nil || errors.Is(err, errNothingRead) {
+		t.Errorf("got %v, want a request body error", err)
+	}
+	if got, open := d.dials.Load(), d.open.Load(); got != 1 || open != 1 {
+		t.Errorf("tunnels dialled, open: got %d, %d; want 1, 1 (the idle one kept)", got, open)
+	}
+}
