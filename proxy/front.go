@@ -340,7 +340,8 @@ func (h *Handler) forward(ctx context.Context, bw *bufio.Writer, req *http.Reque
 	auth, err := h.cfg.Credential.Authorization(ctx)
 	if err != nil {
 		h.warn(req, "credential unavailable", slog.Any("error", err))
-		return http.StatusBadGateway, writeFrontReason(bw, req, http.StatusBadGateway, "credential unavailable")
+		status, reason := credentialStatus(err)
+		return status, writeFrontReason(bw, req, status, reason)
 	}
 	// req is this connection's own: its header is rewritten in place.
 	trailers := headerHasToken(req.Header["Te"], "trailers")

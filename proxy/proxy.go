@@ -217,10 +217,22 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	auth, err := h.cfg.Credential.Authorization(r.Context())
 	if err != nil {
 		h.warn(r, "credential unavailable", slog.Any("error", err))
-		writeReason(w, http.StatusBadGateway, "credential unavailable")
+		status, reason := credentialStatus(err)
+		writeReason(w, status, reason)
 		return
 	}
 	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authKey{}, auth)))
+}
+
+// credentialStatus is the answer when no credential could be had: a token
+// is minted through the tunnel, so the tunnel's failures keep their
+// statuses (503 tunnel down, 504 timeout); anything else is 502.
+func credentialStatus(err error) (int, string) {
+	status, reason := StatusFor(err)
+	if status == http.StatusBadGateway {
+		reason = "credential unavailable"
+	}
+	return status, reason
 }
 
 // authKey carries a request's credential from serve to the Rewrite of the

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loopgate/loopgate/tunnel"
 )
 
 var strippedHeaders = []string{
@@ -525,5 +528,16 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs contain a secret (%q):\n%s", secret, logs)
 		}
+	}
+}
+
+func TestCredentialTunnelDownIs503(t *testing.T) {
+	cfg := testConfig(newUpstream(t, nil))
+	cfg.Credential = credFunc(func(context.Context) (string, error) {
+		return "", fmt.Errorf("%w: no connection", tunnel.ErrDown)
+	})
+	_, addr := startProxy(t, cfg)
+	if resp := get(t, addr, addr); resp.Status != http.StatusServiceUnavailable || resp.Body != "tunnel down\n" {
+		t.Errorf("got %d %q, want 503 %q", resp.Status, resp.Body, "tunnel down\n")
 	}
 }
