@@ -95,8 +95,11 @@ func (t *remint) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	expired, err := peekExpired(resp)
-	if err != nil || !expired {
-		return resp, err
+	if err != nil {
+		return nil, err // peekExpired closed the body
+	}
+	if !expired {
+		return resp, nil
 	}
 	stale := req.Header.Get("Authorization")
 	ref.Invalidate(stale)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -185,5 +186,22 @@ func TestHandlerReMintsOnExpired(t *testing.T) {
 	}
 	if got := api.auths(); len(got) != 2 || got[0] == got[1] || n.Load() != 2 {
 		t.Fatalf("auths %v, minted %d; want two different tokens, minted twice", got, n.Load())
+	}
+}
+
+func TestRemintBrokenUnauthorizedBody(t *testing.T) {
+	dial := rawAPI(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err == nil {
+			io.WriteString(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 300\r\n\r\n{\"code\":")
+			io.Copy(io.Discard, br) // the rest never comes
+		}
+	})
+	mint, _ := counter(time.Minute)
+	cfg, _ := Config{Dial: dial, Credential: NewTokenCache(mint, nil)}.withDefaults()
+	rt := &remint{base: newTransport(cfg), cred: cfg.Credential, log: cfg.Logger}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if resp, err := rt.RoundTrip(newAPIRequest(ctx, http.MethodGet, "/", "")); (resp == nil) == (err == nil) {
+		t.Errorf("got response %v and error %v, want exactly one", resp != nil, err)
 	}
 }
