@@ -73,8 +73,14 @@ func (c *TokenCache) Invalidate(stale string) {
 	}
 }
 
-// String never shows the token.
-func (c *TokenCache) String() string { return "TokenCache[redacted]" }
+// String, GoString, Format and LogValue never show the token, whatever
+// the verb (%#v and %+v would otherwise print the struct's fields).
+func (c *TokenCache) String() string             { return tokenCacheRedacted }
+func (c *TokenCache) GoString() string           { return tokenCacheRedacted }
+func (c *TokenCache) Format(f fmt.State, _ rune) { io.WriteString(f, tokenCacheRedacted) }
+func (c *TokenCache) LogValue() slog.Value       { return slog.StringValue(tokenCacheRedacted) }
+
+const tokenCacheRedacted = "TokenCache[redacted]"
 
 // nanoMQExpired is NanoMQ's error code for a valid but expired token.
 const nanoMQExpired = 116

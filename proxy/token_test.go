@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -203,5 +205,24 @@ func TestRemintBrokenUnauthorizedBody(t *testing.T) {
 	defer cancel()
 	if resp, err := rt.RoundTrip(newAPIRequest(ctx, http.MethodGet, "/", "")); (resp == nil) == (err == nil) {
 		t.Errorf("got response %v and error %v, want exactly one", resp != nil, err)
+	}
+}
+
+// A TokenCache never prints its token, whatever the verb or logger.
+func TestTokenCacheRedacted(t *testing.T) {
+	const secret = "header.payload.signature-never-printed"
+	c := NewTokenCache(func(context.Context) (string, time.Duration, error) { return secret, time.Hour, nil }, nil)
+	if _, err := c.Authorization(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("cache", "credential", c)
+	for _, got := range []string{
+		fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%s", c),
+		fmt.Sprintf("%q", c), fmt.Sprint(c), logged.String(),
+	} {
+		if strings.Contains(got, secret) || !strings.Contains(got, "redacted") {
+			t.Errorf("printed %q: want it redacted", got)
+		}
 	}
 }
