@@ -287,6 +287,10 @@ func (h *Handler) refusal(r *http.Request) (int, string) {
 		return http.StatusForbidden, "cross-site request refused"
 	case r.Method == http.MethodConnect:
 		return http.StatusMethodNotAllowed, "CONNECT is not supported"
+	case r.Method == http.MethodTrace:
+		// An API that echoes TRACE would hand the injected credential to
+		// the caller.
+		return http.StatusMethodNotAllowed, "TRACE is not supported"
 	}
 	return 0, ""
 }

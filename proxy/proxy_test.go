@@ -182,12 +182,16 @@ func TestCrossSiteRefused(t *testing.T) {
 	}
 }
 
-func TestConnectRefused(t *testing.T) {
+// CONNECT (a tunnel to anywhere) and TRACE (which an API may echo, the
+// injected credential included) are refused.
+func TestConnectAndTraceRefused(t *testing.T) {
 	up := newUpstream(t, nil)
 	_, addr := startProxy(t, testConfig(up))
-	resp := exchange(t, addr, rawRequest("CONNECT", addr, addr, ""))[0]
-	if resp.Status != http.StatusMethodNotAllowed {
-		t.Errorf("status: got %d, want 405", resp.Status)
+	for _, req := range []string{rawRequest("CONNECT", addr, addr, ""), rawRequest("TRACE", "/api/v4/brokers", addr, "")} {
+		resp := exchange(t, addr, req)[0]
+		if resp.Status != http.StatusMethodNotAllowed {
+			t.Errorf("%.7s: status %d, want 405", req, resp.Status)
+		}
 	}
 	if got := len(up.requests()); got != 0 {
 		t.Errorf("upstream requests: got %d, want 0", got)

@@ -28,7 +28,7 @@ configured credential. By default (--auth gateway) that is a short-lived JWT the
 gateway mints for this key, cached and refreshed when a third of its lifetime is
 left; an idempotent request the API refuses as expired (NanoMQ code 116) is
 retried once with a new token. It rejects requests whose Host is not its own address
-(DNS rebinding) and cross-site browser requests, sends bodies with
+(DNS rebinding), cross-site browser requests, CONNECT and TRACE, sends bodies with
 Content-Length, and answers tunnel failures honestly: 403 refused by policy,
 502 the API refused the connection, 503 tunnel down, 504 timeout.`,
 		Example: `  client proxy alice@device --service nanomq --listen 127.0.0.1:18081
