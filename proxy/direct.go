@@ -64,6 +64,11 @@ type directTransport struct {
 
 	slots   chan struct{} // one per open tunnel, at most maxConnsPerHost
 	handoff chan *directConn
+	// idled holds a token when a tunnel went idle with no request waiting
+	// on handoff at that instant: a request that was on its way into
+	// fresh's wait then looks at the idle list instead of waiting for the
+	// next hand-off or for the idle tunnel to expire.
+	idled chan struct{}
 
 	mu     sync.Mutex
 	idle   []*directConn // most recently used last
@@ -113,6 +118,7 @@ func newDirectTransport(cfg Config) *directTransport {
 		timeout:  cfg.ResponseHeaderTimeout,
 		slots:    make(chan struct{}, maxConnsPerHost),
 		handoff:  make(chan *directConn),
+		idled:    make(chan struct{}, 1),
 	}
 }
 
@@ -312,14 +318,25 @@ func (t *directTransport) takeIdle() (dc *directConn, stale []*directConn) {
 }
 
 // fresh opens a new tunnel once one of maxConnsPerHost slots is free, or
-// takes one that put hands over while it waits.
+// takes one that put hands over or leaves idle while it waits.
 func (t *directTransport) fresh(ctx context.Context) (*directConn, error) {
-	select {
-	case t.slots <- struct{}{}:
-	case dc := <-t.handoff:
-		return dc, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	for free := false; !free; {
+		select {
+		case t.slots <- struct{}{}:
+			free = true
+		case dc := <-t.handoff:
+			return dc, nil
+		case <-t.idled:
+			dc, stale := t.takeIdle()
+			for _, s := range stale {
+				t.discard(s)
+			}
+			if dc != nil {
+				return dc, nil
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	c, err := t.dial(ctx)
 	if err == nil && c == nil {
@@ -355,6 +372,10 @@ func (t *directTransport) put(dc *directConn) {
 		dc.timer.Reset(directIdleReuse)
 	}
 	t.idle = append(t.idle, dc)
+	select {
+	case t.idled <- struct{}{}:
+	default: // a token is already there
+	}
 }
 
 // expire closes dc if it is still idle.

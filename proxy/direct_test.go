@@ -1090,3 +1090,23 @@ func TestDirectShortCallerBodyTakesNoTunnel(t *testing.T) {
 		t.Errorf("tunnels dialled, open: got %d, %d; want 1, 1 (the idle one kept)", got, open)
 	}
 }
+
+// A tunnel that goes idle just before a request starts waiting for a slot
+// (all taken) is the one that request gets, at once: it does not wait for
+// another request to finish or for the idle tunnel to expire (2 s).
+func TestDirectWaiterTakesTunnelIdledBeforeItWaited(t *testing.T) {
+	tr := newTestDirect(t, rawAPI(t, newAPIEvents().answer(keepAnswering)), directWait)
+	tr.slots = make(chan struct{}, 1) // one tunnel at most
+	dc, err := tr.fresh(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.put(dc) // nobody waiting on the hand-off: it goes idle
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	got, err := tr.fresh(ctx)
+	if err != nil || got != dc {
+		t.Fatalf("fresh: got %p, %v; want the idle tunnel %p at once", got, err, dc)
+	}
+	tr.discard(got)
+}
