@@ -20,7 +20,7 @@ import (
 func TestFrontServesPlainRequests(t *testing.T) {
 	up := newUpstream(t, nil)
 	h, addr := startProxy(t, testConfig(up))
-	got := exchangeFinal(t, addr,
+	got := exchange(t, addr,
 		rawRequest("GET", "/api/v4/brokers?x=1", addr, "",
 			"Connection: X-Hop, keep-alive", "X-Hop: hop", "Keep-Alive: timeout=5",
 			"Authorization: Bearer "+callerSecret, "X-Forwarded-For: 10.0.0.1", "Te: trailers",
@@ -70,41 +70,6 @@ func TestFrontServesPlainRequests(t *testing.T) {
 	}
 }
 
-// exchangeFinal is exchange for any methods: each response is read as
-// the answer to its request's method (no body for HEAD), and interim
-// (1xx) responses are skipped.
-func exchangeFinal(t *testing.T, addr string, reqs ...string) []response {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatalf("dial proxy: %v", err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(conn, strings.Join(reqs, "")); err != nil {
-		t.Fatalf("write requests: %v", err)
-	}
-	br := bufio.NewReader(conn)
-	var out []response
-	for i, raw := range reqs {
-		method, _, _ := strings.Cut(raw, " ")
-		resp, err := http.ReadResponse(br, &http.Request{Method: method})
-		for err == nil && resp.StatusCode < 200 {
-			resp, err = http.ReadResponse(br, &http.Request{Method: method})
-		}
-		if err != nil {
-			t.Fatalf("read response %d: %v", i, err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatalf("read response %d body: %v", i, err)
-		}
-		out = append(out, response{Status: resp.StatusCode, Header: resp.Header, Body: string(body)})
-	}
-	return out
-}
-
 func portOf(t *testing.T, addr string) string {
 	t.Helper()
 	_, port, err := net.SplitHostPort(addr)
@@ -145,7 +110,7 @@ func TestFrontHandsOver(t *testing.T) {
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := len(up.requests())
-			got := exchangeFinal(t, addr, c.req)[0]
+			got := exchange(t, addr, c.req)[0]
 			if got.Status != c.status {
 				t.Errorf("status: got %d, want %d (%q)", got.Status, c.status, got.Body)
 			}
@@ -253,12 +218,7 @@ func TestFrontResponseFraming(t *testing.T) {
 				return dial(ctx)
 			}
 			h, addr := startProxy(t, cfg)
-			conn, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			conn := dialProxy(t, addr)
 			br := bufio.NewReader(conn)
 			for round := range 2 { // the second shows the framing left the connection clean
 				req, _ := http.NewRequest(c.method, "http://"+addr+"/x", nil)
@@ -306,12 +266,7 @@ func TestFrontResponseFraming(t *testing.T) {
 // connection close rather than a next response read from the middle.
 func TestFrontShortBodyClosesConnection(t *testing.T) {
 	_, addr := startProxy(t, cannedAPI(t, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", true))
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn := dialProxy(t, addr)
 	io.WriteString(conn, rawRequest("GET", "/x", addr, ""))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
@@ -333,12 +288,7 @@ func TestFrontCallerCloses(t *testing.T) {
 		io.WriteString(w, "ok")
 	})
 	_, addr := startProxy(t, testConfig(up))
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn := dialProxy(t, addr)
 	io.WriteString(conn, rawRequest("GET", "/x", addr, "", "Connection: close"))
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
@@ -363,7 +313,7 @@ func TestFrontAPIErrors(t *testing.T) {
 		Service:    testService,
 	}
 	h, addr := startProxy(t, cfg)
-	got := exchangeFinal(t, addr, rawRequest("GET", "/x", addr, ""), rawRequest("HEAD", "/x", addr, ""))
+	got := exchange(t, addr, rawRequest("GET", "/x", addr, ""), rawRequest("HEAD", "/x", addr, ""))
 	if got[0].Status != http.StatusBadGateway || got[0].Body != "bad gateway\n" {
 		t.Errorf("GET: got %d %q, want 502 \"bad gateway\\n\"", got[0].Status, got[0].Body)
 	}
@@ -407,12 +357,7 @@ func TestFrontShutdown(t *testing.T) {
 	go func() { served <- h.Serve(ln) }()
 	defer h.Close()
 
-	idle, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idle.Close()
-	idle.SetDeadline(time.Now().Add(10 * time.Second))
+	idle := dialProxy(t, addr)
 	io.WriteString(idle, rawRequest("GET", "/fast", addr, ""))
 	ibr := bufio.NewReader(idle)
 	resp, err := http.ReadResponse(ibr, nil)
@@ -421,12 +366,7 @@ func TestFrontShutdown(t *testing.T) {
 	}
 	io.Copy(io.Discard, resp.Body)
 
-	busy, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	busy.SetDeadline(time.Now().Add(10 * time.Second))
+	busy := dialProxy(t, addr)
 	io.WriteString(busy, rawRequest("GET", "/slow", addr, ""))
 	<-entered
 
@@ -465,12 +405,7 @@ func TestFrontCloseEndsRequests(t *testing.T) {
 	})
 	defer close(stop)
 	h, addr := startProxy(t, testConfig(up))
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn := dialProxy(t, addr)
 	io.WriteString(conn, rawRequest("GET", "/x", addr, ""))
 	<-entered
 	start := time.Now()

@@ -148,23 +148,37 @@ type response struct {
 	Body   string
 }
 
-// exchange writes all of reqs on one connection, then reads one response
-// for each: pipelining when there is more than one.
-func exchange(t testing.TB, addr string, reqs ...string) []response {
+// dialProxy connects to the proxy at addr, with a 10 s deadline on
+// everything; cleanup closes the connection.
+func dialProxy(t testing.TB, addr string) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatalf("dial proxy: %v", err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	return conn
+}
+
+// exchange writes all of reqs on one connection, then reads one response
+// for each: pipelining when there is more than one. Each is read as the
+// answer to its request's method (no body for HEAD), and interim (1xx)
+// responses are skipped.
+func exchange(t testing.TB, addr string, reqs ...string) []response {
+	t.Helper()
+	conn := dialProxy(t, addr)
 	if _, err := io.WriteString(conn, strings.Join(reqs, "")); err != nil {
 		t.Fatalf("write requests: %v", err)
 	}
 	br := bufio.NewReader(conn)
 	var out []response
-	for i := range reqs {
-		resp, err := http.ReadResponse(br, nil)
+	for i, raw := range reqs {
+		method, _, _ := strings.Cut(raw, " ")
+		resp, err := http.ReadResponse(br, &http.Request{Method: method})
+		for err == nil && resp.StatusCode < 200 {
+			resp, err = http.ReadResponse(br, &http.Request{Method: method})
+		}
 		if err != nil {
 			t.Fatalf("read response %d: %v", i, err)
 		}
