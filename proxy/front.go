@@ -199,13 +199,18 @@ func (h *Handler) serveConn(fc *frontConn) {
 		if !h.front.wait(fc, false) {
 			return
 		}
-		fc.c.SetReadDeadline(time.Now().Add(readHeaderTimeout))
+		if buffered, _ := fc.br.Peek(fc.br.Buffered()); headEnd(buffered) == 0 {
+			// The rest of the head is still to come. (Otherwise the
+			// deadline set above stays: nothing reads the connection
+			// until the next request's wait sets another.)
+			fc.c.SetReadDeadline(time.Now().Add(readHeaderTimeout))
+		}
 		req, n, err := h.plainRequest(fc.br)
-		fc.c.SetReadDeadline(time.Time{})
 		if err != nil {
 			return // timed out, or gone, before the head was whole
 		}
 		if req == nil {
+			fc.c.SetReadDeadline(time.Time{}) // net/http sets its own
 			handed = h.handOver(fc)
 			return
 		}

@@ -435,3 +435,76 @@ func TestHeadEnd(t *testing.T) {
 		}
 	}
 }
+
+// shortTimeouts sets the caller-side timeouts to head and idle for one
+// test (before its proxy is made: net/http's server copies them).
+func shortTimeouts(t *testing.T, head, idle time.Duration) {
+	oldHead, oldIdle := readHeaderTimeout, serverIdleTimeout
+	readHeaderTimeout, serverIdleTimeout = head, idle
+	t.Cleanup(func() { readHeaderTimeout, serverIdleTimeout = oldHead, oldIdle })
+}
+
+// A head that arrives in pieces within the head timeout is served; one
+// that stops coming, or never starts, has its connection closed when the
+// head timeout passes; a connection idle between requests is closed after
+// the idle timeout.
+func TestFrontCallerTimeouts(t *testing.T) {
+	shortTimeouts(t, 300*time.Millisecond, 2*time.Second)
+	up := newUpstream(t, nil)
+	h, addr := startProxy(t, testConfig(up))
+
+	slow := dialProxy(t, addr)
+	head := rawRequest("GET", "/slow", addr, "")
+	for _, part := range []string{head[:5], head[5:20], head[20:]} {
+		io.WriteString(slow, part)
+		time.Sleep(50 * time.Millisecond)
+	}
+	br := bufio.NewReader(slow)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("head in pieces: got %v, %v; want 200", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	start := time.Now()
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Errorf("idle connection: got %v, want EOF", err)
+	}
+	if d := time.Since(start); d < 1500*time.Millisecond || d > 5*time.Second {
+		t.Errorf("idle connection closed after %s, want about 2s", d)
+	}
+
+	// The head timeout holds for a later request too, not the idle one.
+	second := dialProxy(t, addr)
+	io.WriteString(second, head+head[:20])
+	br = bufio.NewReader(second)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("first request: got %v, %v; want 200", resp, err)
+	} else {
+		io.Copy(io.Discard, resp.Body)
+	}
+	start = time.Now()
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Errorf("stalled second head: got %v, want EOF", err)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("stalled second head: closed after %s, want about 300ms", d)
+	}
+
+	for name, send := range map[string]string{"stalled head": head[:20], "nothing": ""} {
+		c := dialProxy(t, addr)
+		io.WriteString(c, send)
+		start := time.Now()
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+			t.Errorf("%s: got %v, want EOF", name, err)
+		}
+		if d := time.Since(start); d < 200*time.Millisecond || d > 3*time.Second {
+			t.Errorf("%s: closed after %s, want about 300ms", name, d)
+		}
+	}
+	if got := len(up.requests()); got != 2 {
+		t.Errorf("the API saw %d requests, want 2", got)
+	}
+	if n := h.front.handed.Load(); n != 0 {
+		t.Errorf("connections handed over: got %d, want 0", n)
+	}
+}

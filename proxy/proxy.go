@@ -23,9 +23,14 @@ const (
 	DefaultService               = "localhost"
 )
 
-const (
+// How long a caller may take to send a request head, and stay idle
+// between requests; variables so that tests can shorten them.
+var (
 	readHeaderTimeout = 10 * time.Second
 	serverIdleTimeout = 2 * time.Minute // a browser's idle keep-alive connection
+)
+
+const (
 	// maxConnsPerHost bounds the direct transport's tunnels, below the
 	// gateway's default MaxSessions (64) so that requests queue here
 	// instead of being refused there; they stay open between requests, so
