@@ -50,7 +50,7 @@ type front struct {
 
 	mu      sync.Mutex
 	conns   map[*frontConn]struct{}
-	ln      net.Listener
+	lns     []net.Listener // every Serve's, closed by shutdown
 	closing bool
 	idle    *sync.Cond // broadcast when a connection ends
 }
@@ -73,6 +73,10 @@ type frontConn struct {
 	br      *bufio.Reader
 	bw      *bufio.Writer
 	waiting bool // between requests: Shutdown may close it
+	// ctx, under the front end's, ends the connection's request in flight
+	// when the caller goes away during a streamed response (see watch).
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // headReaders parse request heads already read from a connection.
@@ -91,7 +95,7 @@ func (h *Handler) Serve(ln net.Listener) error {
 		ln.Close()
 		return http.ErrServerClosed
 	}
-	f.ln = ln
+	f.lns = append(f.lns, ln)
 	f.mu.Unlock()
 
 	served := make(chan error, 1)
@@ -180,6 +184,8 @@ func (f *front) wait(fc *frontConn, waiting bool) bool {
 // closes, a deadline passes or the server stops.
 func (h *Handler) serveConn(fc *frontConn) {
 	handed := false
+	fc.ctx, fc.cancel = context.WithCancel(h.front.ctx)
+	defer fc.cancel()
 	defer func() {
 		h.front.remove(fc)
 		if !handed {
@@ -260,11 +266,13 @@ func (h *Handler) plainRequest(br *bufio.Reader) (*http.Request, int, error) {
 // including its empty line), reading more as needed; nil if it is not
 // whole within br's buffer; an error if the connection fails first.
 func headBytes(br *bufio.Reader) ([]byte, error) {
-	for n := max(br.Buffered(), 1); ; n = br.Buffered() + 1 {
-		p, err := br.Peek(n)
+	for {
+		// All that is buffered: a Peek for one byte more may have read more.
+		p, _ := br.Peek(br.Buffered())
 		if end := headEnd(p); end > 0 {
 			return p[:end], nil
 		}
+		_, err := br.Peek(len(p) + 1)
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
 			return nil, nil
@@ -326,8 +334,8 @@ func validValue(v string) bool {
 // the connection must close.
 func (h *Handler) serveFront(fc *frontConn, req *http.Request) bool {
 	start := time.Now()
-	ctx := h.front.ctx
-	status, keep := h.forward(ctx, fc.bw, req)
+	ctx := fc.ctx
+	status, keep := h.forward(fc, req)
 	if err := fc.bw.Flush(); err != nil {
 		keep = false
 	}
@@ -341,7 +349,8 @@ func (h *Handler) serveFront(fc *frontConn, req *http.Request) bool {
 
 // forward sends req to the API with the credential and writes the answer
 // to bw: the API's response, or a status and one-line reason.
-func (h *Handler) forward(ctx context.Context, bw *bufio.Writer, req *http.Request) (status int, keep bool) {
+func (h *Handler) forward(fc *frontConn, req *http.Request) (status int, keep bool) {
+	ctx, bw := fc.ctx, fc.bw
 	auth, err := h.cfg.Credential.Authorization(ctx)
 	if err != nil {
 		h.warn(req, "credential unavailable", slog.Any("error", err))
@@ -376,7 +385,31 @@ func (h *Handler) forward(ctx context.Context, bw *bufio.Writer, req *http.Reque
 		return status, writeFrontReason(bw, req, status, reason)
 	}
 	defer resp.Body.Close()
+	if resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		// A streamed body may last, with nothing to write for a while.
+		defer fc.watch()()
+	}
 	return resp.StatusCode, writeFrontResponse(bw, req, resp)
+}
+
+// watch ends fc's request in flight if the caller closes its end (or the
+// connection fails) before stop is called, as net/http's background read
+// does on ServeHTTP's path: otherwise a stream the API keeps quiet would
+// hold the goroutine and a tunnel after the caller left. Bytes the caller
+// sends meanwhile (a pipelined request) end the watch and stay in fc.br.
+func (fc *frontConn) watch() (stop func()) {
+	fc.c.SetReadDeadline(time.Time{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := fc.br.Peek(1); err != nil && !isTimeout(err) {
+			fc.cancel()
+		}
+	}()
+	return func() {
+		fc.c.SetReadDeadline(time.Unix(1, 0)) // ends the Peek; serveConn sets the next deadline
+		<-done
+	}
 }
 
 // hopByHop are the headers that describe one connection (RFC 9110 7.6.1),
@@ -452,9 +485,12 @@ func writeFrontResponse(bw *bufio.Writer, req *http.Request, resp *http.Response
 		_, err := io.Copy(io.Discard, resp.Body)
 		return err == nil
 	}
+	flush := chunked || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	if flush && bw.Flush() != nil {
+		return false // the head now: the body may be a while coming
+	}
 	buf := copyBuffers.Get()
 	defer copyBuffers.Put(buf)
-	flush := chunked || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	var w io.Writer = bw
 	var cw io.WriteCloser
 	if chunked {
@@ -549,8 +585,8 @@ func isTemporary(err error) bool {
 func (f *front) shutdown(now bool) {
 	f.mu.Lock()
 	f.closing = true
-	if f.ln != nil {
-		f.ln.Close()
+	for _, ln := range f.lns {
+		ln.Close()
 	}
 	for fc := range f.conns {
 		if now || fc.waiting {

@@ -508,3 +508,141 @@ func TestFrontCallerTimeouts(t *testing.T) {
 		t.Errorf("connections handed over: got %d, want 0", n)
 	}
 }
+
+// eventStream is an API that answers with the head of a server-sent event
+// stream at once and then sends nothing until the request ends, which it
+// reports on ended.
+func eventStream(t *testing.T) (*upstream, chan struct{}) {
+	ended := make(chan struct{}, 2)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		defer func() { ended <- struct{}{} }()
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(8 * time.Second):
+		}
+	})
+	return up, ended
+}
+
+// A streamed response's head reaches the caller as soon as the API sends
+// it, before any of its body, as ReverseProxy flushes it on ServeHTTP's
+// path: an event stream that is quiet at first must not look hung.
+func TestFrontStreamHeadFlushed(t *testing.T) {
+	up, _ := eventStream(t)
+	for _, extra := range [][]string{nil, {"Content-Length: 0"}} { // the front end's path, then net/http's
+		_, addr := startProxy(t, testConfig(up))
+		conn := dialProxy(t, addr)
+		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		io.WriteString(conn, rawRequest("GET", "/events", addr, "", extra...))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("headers %q: got %v, %v; want 200 at once", extra, resp, err)
+		}
+	}
+}
+
+// A caller that goes away while a streamed response waits on the API ends
+// the request, as net/http's server does on ServeHTTP's path: the API's
+// request is cancelled and its tunnel given back, instead of both being
+// held until the API next writes.
+func TestFrontCallerGoneEndsStream(t *testing.T) {
+	for _, extra := range [][]string{nil, {"Content-Length: 0"}} { // the front end's path, then net/http's
+		up, ended := eventStream(t)
+		_, addr := startProxy(t, testConfig(up))
+		conn := dialProxy(t, addr)
+		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		io.WriteString(conn, rawRequest("GET", "/events", addr, "", extra...))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("headers %q: got %v, %v; want 200", extra, resp, err)
+		}
+		conn.Close()
+		start := time.Now()
+		<-ended
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("headers %q: the API's request ended %s after the caller left, want at once", extra, d)
+		}
+	}
+}
+
+// A head that arrives in pieces is served as soon as its last piece
+// arrives, not when the head timeout (10 s) ends the wait for more.
+func TestFrontHeadInPiecesServedAtOnce(t *testing.T) {
+	_, addr := startProxy(t, testConfig(newUpstream(t, nil)))
+	for _, cut := range []int{5, 20, 30} {
+		conn := dialProxy(t, addr)
+		head := rawRequest("GET", "/p", addr, "")
+		io.WriteString(conn, head[:cut])
+		time.Sleep(50 * time.Millisecond)
+		io.WriteString(conn, head[cut:])
+		start := time.Now()
+		conn.SetReadDeadline(start.Add(2 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("cut at %d: got %v, %v after %s; want 200 at once", cut, resp, err, time.Since(start))
+		}
+	}
+}
+
+// Serve may run on several listeners at once (127.0.0.1:PORT and
+// [::1]:PORT, which New's Host check allows alike), as http.Server's may:
+// Close ends every one of them.
+func TestFrontServeTwoListeners(t *testing.T) {
+	up := newUpstream(t, nil)
+	ln1, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(testConfig(up), ln1.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 2)
+	go func() { served <- h.Serve(ln1) }()
+	get(t, ln1.Addr().String(), ln1.Addr().String()) // the first Serve runs
+	go func() { served <- h.Serve(ln2) }()
+	if r := get(t, ln2.Addr().String(), ln1.Addr().String()); r.Status != http.StatusOK {
+		t.Fatalf("second listener: got %d, want 200", r.Status)
+	}
+	h.Close()
+	for i := range 2 {
+		select {
+		case err := <-served:
+			if !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("Serve: got %v, want http.ErrServerClosed", err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("Serve %d of 2 still runs 2 s after Close", i+1)
+		}
+	}
+}
+
+// A streamed response leaves the connection clean for the caller's next
+// request, pipelined or not (the watch for the caller leaving reads
+// nothing away).
+func TestFrontPipelinedAfterStream(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "a")
+		w.(http.Flusher).Flush()
+		time.Sleep(20 * time.Millisecond)
+		io.WriteString(w, r.URL.Path)
+	})
+	h, addr := startProxy(t, testConfig(up))
+	got := exchange(t, addr, rawRequest("GET", "/1", addr, ""), rawRequest("GET", "/2", addr, ""),
+		rawRequest("HEAD", "/3", addr, ""), rawRequest("GET", "/4", addr, ""))
+	for i, want := range []string{"a/1", "a/2", "", "a/4"} {
+		if got[i].Status != http.StatusOK || got[i].Body != want {
+			t.Errorf("response %d: got %d %q, want 200 %q", i, got[i].Status, got[i].Body, want)
+		}
+	}
+	if n := h.front.handed.Load(); n != 0 {
+		t.Errorf("connections handed over: got %d, want 0", n)
+	}
+}
