@@ -289,14 +289,21 @@ func (b *directBody) finish(atEOF bool) {
 
 // get returns the most recently used idle tunnel, or a new one.
 func (t *directTransport) get(ctx context.Context) (*directConn, error) {
-	dc, stale := t.takeIdle()
-	for _, s := range stale {
-		t.discard(s) // before fresh: their slots may be the ones it needs
-	}
-	if dc != nil {
+	if dc := t.reuse(); dc != nil {
 		return dc, nil
 	}
 	return t.fresh(ctx)
+}
+
+// reuse takes the most recently used idle tunnel that may still be used,
+// or nil, and closes every older one it passed (before fresh waits: their
+// slots may be the ones it needs).
+func (t *directTransport) reuse() *directConn {
+	dc, stale := t.takeIdle()
+	for _, s := range stale {
+		t.discard(s)
+	}
+	return dc
 }
 
 // takeIdle takes the most recently used idle tunnel that may still be
@@ -327,11 +334,7 @@ func (t *directTransport) fresh(ctx context.Context) (*directConn, error) {
 		case dc := <-t.handoff:
 			return dc, nil
 		case <-t.idled:
-			dc, stale := t.takeIdle()
-			for _, s := range stale {
-				t.discard(s)
-			}
-			if dc != nil {
+			if dc := t.reuse(); dc != nil {
 				return dc, nil
 			}
 		case <-ctx.Done():

@@ -41,18 +41,25 @@ func isTimeout(err error) bool {
 }
 
 // proxyError is the ReverseProxy's ErrorHandler: the caller gets the
-// status and reason from StatusFor, the log gets the error. A caller that
-// went away is logged at debug only.
+// status and reason from StatusFor, the log gets the error.
 func (h *Handler) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	status, reason := h.proxyFailure(r.Context(), r, err)
+	writeReason(w, status, reason)
+}
+
+// proxyFailure logs a round trip of r that failed with err and returns
+// the status and reason to answer with (StatusFor). A caller that went
+// away (ctx ended) is logged at debug only.
+func (h *Handler) proxyFailure(ctx context.Context, r *http.Request, err error) (int, string) {
 	status, reason := StatusFor(err)
 	level := slog.LevelWarn
-	if r.Context().Err() != nil {
+	if ctx.Err() != nil {
 		level = slog.LevelDebug
 	}
-	h.log.LogAttrs(r.Context(), level, "proxy error",
+	h.log.LogAttrs(ctx, level, "proxy error",
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", status),
 		slog.Any("error", err))
-	writeReason(w, status, reason)
+	return status, reason
 }

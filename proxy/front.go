@@ -120,8 +120,7 @@ func (h *Handler) accept(ln net.Listener) error {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+			if isTemporary(err) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				h.log.Warn("accept", slog.Any("error", err), slog.Duration("retry_in", delay))
 				if !h.sleep(delay) {
@@ -334,12 +333,11 @@ func validValue(v string) bool {
 // the connection must close.
 func (h *Handler) serveFront(fc *frontConn, req *http.Request) bool {
 	start := time.Now()
-	ctx := fc.ctx
 	status, keep := h.forward(fc, req)
 	if err := fc.bw.Flush(); err != nil {
 		keep = false
 	}
-	h.log.LogAttrs(ctx, slog.LevelDebug, "request",
+	h.log.LogAttrs(fc.ctx, slog.LevelDebug, "request",
 		slog.String("method", req.Method),
 		slog.String("path", req.URL.Path),
 		slog.Int("status", status),
@@ -372,16 +370,7 @@ func (h *Handler) forward(fc *frontConn, req *http.Request) (status int, keep bo
 	rewrite(out, h.cfg.Service, auth)
 	resp, err := h.rt.RoundTrip(out)
 	if err != nil {
-		status, reason := StatusFor(err)
-		level := slog.LevelWarn
-		if ctx.Err() != nil {
-			level = slog.LevelDebug
-		}
-		h.log.LogAttrs(ctx, level, "proxy error",
-			slog.String("method", req.Method),
-			slog.String("path", req.URL.Path),
-			slog.Int("status", status),
-			slog.Any("error", err))
+		status, reason := h.proxyFailure(ctx, req, err)
 		return status, writeFrontReason(bw, req, status, reason)
 	}
 	defer resp.Body.Close()
@@ -574,7 +563,7 @@ func writeHeaderLine(bw *bufio.Writer, k, v string) {
 }
 
 // isTemporary: an accept error worth waiting out (out of descriptors or
-// buffers).
+// buffers, or a timeout: net's timeout errors are temporary too).
 func isTemporary(err error) bool {
 	var t interface{ Temporary() bool }
 	return errors.As(err, &t) && t.Temporary()

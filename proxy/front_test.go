@@ -527,17 +527,29 @@ func eventStream(t *testing.T) (*upstream, chan struct{}) {
 	return up, ended
 }
 
+// streamPaths are the extra request headers that send a request for an
+// event stream down the front end's path, then net/http's.
+var streamPaths = [][]string{nil, {"Content-Length: 0"}}
+
+// openStream asks a new proxy in front of up for /events with extra
+// headers and reads the response head, waiting at most 2 s for it.
+func openStream(t *testing.T, up *upstream, extra []string) (net.Conn, *http.Response, error) {
+	t.Helper()
+	_, addr := startProxy(t, testConfig(up))
+	conn := dialProxy(t, addr)
+	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	io.WriteString(conn, rawRequest("GET", "/events", addr, "", extra...))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	return conn, resp, err
+}
+
 // A streamed response's head reaches the caller as soon as the API sends
 // it, before any of its body, as ReverseProxy flushes it on ServeHTTP's
 // path: an event stream that is quiet at first must not look hung.
 func TestFrontStreamHeadFlushed(t *testing.T) {
 	up, _ := eventStream(t)
-	for _, extra := range [][]string{nil, {"Content-Length: 0"}} { // the front end's path, then net/http's
-		_, addr := startProxy(t, testConfig(up))
-		conn := dialProxy(t, addr)
-		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-		io.WriteString(conn, rawRequest("GET", "/events", addr, "", extra...))
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	for _, extra := range streamPaths {
+		_, resp, err := openStream(t, up, extra)
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Errorf("headers %q: got %v, %v; want 200 at once", extra, resp, err)
 		}
@@ -549,13 +561,9 @@ func TestFrontStreamHeadFlushed(t *testing.T) {
 // request is cancelled and its tunnel given back, instead of both being
 // held until the API next writes.
 func TestFrontCallerGoneEndsStream(t *testing.T) {
-	for _, extra := range [][]string{nil, {"Content-Length: 0"}} { // the front end's path, then net/http's
+	for _, extra := range streamPaths {
 		up, ended := eventStream(t)
-		_, addr := startProxy(t, testConfig(up))
-		conn := dialProxy(t, addr)
-		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-		io.WriteString(conn, rawRequest("GET", "/events", addr, "", extra...))
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		conn, resp, err := openStream(t, up, extra)
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("headers %q: got %v, %v; want 200", extra, resp, err)
 		}
