@@ -56,7 +56,9 @@ var (
 // http.Transport without keep-alive that writes the body while it reads the
 // response.
 //
-// The framing on both sides is net/http's: Request.Write and ReadResponse.
+// The framing on both sides is net/http's: Request.Write (or, for most
+// requests, writeRequest's hand-written head, the same bytes but for the
+// order of the header lines) and ReadResponse.
 type directTransport struct {
 	dial     func(ctx context.Context) (net.Conn, error)
 	fallback *http.Transport
@@ -207,7 +209,7 @@ func (t *directTransport) exchange(req *http.Request, dc *directConn) (*http.Res
 		}
 		return nil, err
 	}
-	if err := req.Write(dc.bw); err != nil {
+	if err := writeRequest(dc.bw, req); err != nil {
 		return fail(fmt.Errorf("write request: %w: %w", errNothingRead, err))
 	}
 	if err := dc.bw.Flush(); err != nil {
