@@ -23,6 +23,10 @@ func TestValidBearer(t *testing.T) {
 		{name: "empty signature", in: "Bearer a.b.", want: false},
 		{name: "padding", in: "Bearer a.b.c=", want: false},
 		{name: "space inside", in: "Bearer a.b .c", want: false},
+		{name: "empty header part", in: "Bearer .b.c", want: false},
+		{name: "empty claims part", in: "Bearer a..c", want: false},
+		{name: "non-ASCII", in: "Bearer a.b.c\u00e9", want: false},
+		{name: "nothing after the scheme", in: "Bearer ", want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,9 +108,23 @@ func FuzzValidBearer(f *testing.F) {
 	f.Add("Bearer a.b.c")
 	f.Add("Bearer ..")
 	f.Add("Bearer \xff.a.b")
+	// The check restated plainly: three non-empty parts of base64url.
+	restated := func(h string) bool {
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		parts := strings.Split(tok, ".")
+		if !ok || len(parts) != 3 {
+			return false
+		}
+		for _, p := range parts {
+			if p == "" || strings.Trim(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+				return false
+			}
+		}
+		return true
+	}
 	f.Fuzz(func(t *testing.T, h string) {
-		if validBearer(h) && strings.Count(h, ".") != 2 {
-			t.Errorf("got valid for %q, want three parts", h)
+		if got, want := validBearer(h), restated(h); got != want {
+			t.Errorf("validBearer(%q) = %v, want %v", h, got, want)
 		}
 	})
 }
