@@ -58,7 +58,8 @@ var (
 //
 // The framing on both sides is net/http's: Request.Write (or, for most
 // requests, writeRequest's hand-written head, the same bytes but for the
-// order of the header lines) and ReadResponse.
+// order of the header lines) and ReadResponse (or, for most responses,
+// readSimpleResponse, which reads the same from the same bytes).
 type directTransport struct {
 	dial     func(ctx context.Context) (net.Conn, error)
 	fallback *http.Transport
@@ -223,9 +224,12 @@ func (t *directTransport) exchange(req *http.Request, dc *directConn) (*http.Res
 			}
 			return fail(err)
 		}
-		resp, err := http.ReadResponse(dc.br, req)
-		if err != nil {
-			return fail(fmt.Errorf("read response: %w", err))
+		resp := readSimpleResponse(dc.br, req)
+		if resp == nil {
+			var err error
+			if resp, err = http.ReadResponse(dc.br, req); err != nil {
+				return fail(fmt.Errorf("read response: %w", err))
+			}
 		}
 		switch {
 		case resp.StatusCode == http.StatusSwitchingProtocols:
