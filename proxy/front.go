@@ -247,11 +247,14 @@ func (h *Handler) plainRequest(br *bufio.Reader) (*http.Request, int, error) {
 	if err != nil || head == nil {
 		return nil, 0, err
 	}
-	hr := headReaders.Get().(*bufio.Reader)
-	hr.Reset(bytes.NewReader(head))
-	req, err := http.ReadRequest(hr)
-	hr.Reset(nil)
-	headReaders.Put(hr)
+	req := readSimpleRequest(head)
+	if req == nil {
+		hr := headReaders.Get().(*bufio.Reader)
+		hr.Reset(bytes.NewReader(head))
+		req, err = http.ReadRequest(hr)
+		hr.Reset(nil)
+		headReaders.Put(hr)
+	}
 	if err != nil || !plain(req) {
 		return nil, 0, nil
 	}

@@ -3,9 +3,11 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -185,4 +187,93 @@ func BenchmarkReadResponse(b *testing.B) {
 			}
 		})
 	}
+}
+
+// parseBoth parses head by readSimpleRequest and by http.ReadRequest and
+// fails t if readSimpleRequest took it and read anything different. It
+// reports whether readSimpleRequest took it.
+func parseBoth(t testing.TB, head []byte) bool {
+	t.Helper()
+	got := readSimpleRequest(head)
+	if got == nil {
+		return false
+	}
+	want, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
+	if err != nil {
+		t.Fatalf("readSimpleRequest took %q, ReadRequest refused it: %v", head, err)
+	}
+	type fields struct {
+		Method, Proto, Host, RequestURI string
+		ProtoMajor, ProtoMinor          int
+		URL                             *url.URL
+		Header, Trailer                 http.Header
+		ContentLength                   int64
+		TransferEncoding                []string
+		Close, NoBody                   bool
+		Context                         context.Context
+	}
+	of := func(r *http.Request) fields {
+		return fields{r.Method, r.Proto, r.Host, r.RequestURI, r.ProtoMajor, r.ProtoMinor, r.URL, r.Header,
+			r.Trailer, r.ContentLength, r.TransferEncoding, r.Close, r.Body == http.NoBody, r.Context()}
+	}
+	if g, w := of(got), of(want); !reflect.DeepEqual(g, w) {
+		t.Fatalf("for %q\nreadSimpleRequest: %+v\nReadRequest:       %+v", head, g, w)
+	}
+	return true
+}
+
+func TestReadSimpleRequest(t *testing.T) {
+	tests := []struct {
+		name, head string
+		simple     bool
+	}{
+		{name: "curl", head: "GET /api/v4/nodes HTTP/1.1\r\nHost: 127.0.0.1:8081\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n", simple: true},
+		{name: "query and escapes", head: "GET /api/v4/clients?limit=10&x=%2F%20 HTTP/1.1\r\nHost: h\r\n\r\n", simple: true},
+		{name: "escaped path", head: "DELETE /api/v4/clients/a%2Fb HTTP/1.1\r\nHost: h\r\n\r\n", simple: true},
+		{name: "repeated name, empty and tab values", head: "GET / HTTP/1.1\r\nHost: h\r\nAccept: a\r\nAccept: b\r\nX-E:\r\nX-T:\ta\tb\r\n\r\n", simple: true},
+		{name: "caller's credential (dropped later)", head: "GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Basic YTpi\r\n\r\n", simple: true},
+		{name: "bodiless POST", head: "POST /x HTTP/1.1\r\nHost: h\r\n\r\n", simple: true},
+		{name: "no Host", head: "GET / HTTP/1.1\r\nAccept: a\r\n\r\n"},
+		{name: "two Hosts", head: "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
+		{name: "absolute form", head: "GET http://h/x HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "asterisk", head: "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "HTTP/1.0", head: "GET / HTTP/1.0\r\nHost: h\r\n\r\n"},
+		{name: "Connection", head: "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"},
+		{name: "Pragma", head: "GET / HTTP/1.1\r\nHost: h\r\nPragma: no-cache\r\n\r\n"},
+		{name: "a body", head: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n"},
+		{name: "chunked", head: "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"},
+		{name: "Upgrade", head: "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n"},
+		{name: "Expect", head: "GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n"},
+		{name: "other method", head: "PROPFIND / HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "lower-case method", head: "get / HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "two spaces", head: "GET  / HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "bare LF", head: "GET / HTTP/1.1\nHost: h\n\n"},
+		{name: "folded line", head: "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n"},
+		{name: "name to canonicalise", head: "GET / HTTP/1.1\r\nhost: h\r\n\r\n"},
+		{name: "value to trim", head: "GET / HTTP/1.1\r\nHost: h \r\n\r\n"},
+		{name: "control byte", head: "GET / HTTP/1.1\r\nHost: h\r\nX: \x00\r\n\r\n"},
+		{name: "control byte in the target", head: "GET /\x7f HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{name: "fragment (as ReadRequest: in the path)", head: "GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n", simple: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := parseBoth(t, []byte(tt.head)); got != tt.simple {
+				t.Errorf("read by hand: %v, want %v", got, tt.simple)
+			}
+		})
+	}
+}
+
+// FuzzReadSimpleRequest: a request head readSimpleRequest takes is the
+// request ReadRequest reads from the same bytes.
+func FuzzReadSimpleRequest(f *testing.F) {
+	f.Add([]byte("GET /api/v4/nodes?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8081\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n"))
+	f.Add([]byte("DELETE /a%2Fb HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-A: 2\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, head []byte) {
+		// The front end hands over whole heads only.
+		if end := headEnd(head); end > 0 {
+			parseBoth(t, head[:end])
+		}
+	})
 }
