@@ -9,6 +9,11 @@
 // connection's first request that is not plain hands the connection, with
 // the bytes read and not yet used, to an http.Server running ServeHTTP,
 // built on net/http/httputil.ReverseProxy, which serves it from then on.
+// The commonest heads (a plain request, a response with one length, a
+// bodiless request to send) are read and written by hand, to what
+// ReadRequest, ReadResponse and Request.Write give for the same bytes
+// (heads.go, reqhead.go; each held to that by a differential fuzz test);
+// anything else goes through those.
 // Both paths remove hop-by-hop headers before the credential is set, so a
 // caller's "Connection: Authorization" cannot strip the injected header.
 // Every Authorization, Proxy-Authorization, Forwarded and X-Forwarded-*
