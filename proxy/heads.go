@@ -250,7 +250,8 @@ func readSimpleRequest(head []byte) *http.Request {
 	}
 }
 
-// simpleMethodName: the methods the proxy forwards most, as constants.
+// simpleMethodName: the methods the proxy forwards most, as constants
+// (and the methods writeRequest writes by hand).
 func simpleMethodName(m []byte) string {
 	switch string(m) {
 	case http.MethodGet:

@@ -110,14 +110,7 @@ func excludedKey(k string) bool {
 	return false
 }
 
-func simpleMethod(m string) bool {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-		http.MethodPatch, http.MethodDelete, http.MethodOptions:
-		return true
-	}
-	return false
-}
+func simpleMethod(m string) bool { return simpleMethodName([]byte(m)) != "" }
 
 // simpleHost: a name or address and port in the characters that
 // Request.Write passes through untouched (no IDNA, no zone).
