@@ -61,7 +61,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 // and the request target if so: no body and nothing about one, a method
 // Request.Write sends as it is, a plain target and Host, and header lines
 // Request.Write would write unchanged (bar their order, which carries no
-// meaning between different names; RFC 9110 5.3).
+// meaning between different names; RFC 9110 5.3), under canonical names.
 func simpleHead(req *http.Request) (string, bool) {
 	if req.Body != nil && req.Body != http.NoBody || req.ContentLength != 0 ||
 		len(req.TransferEncoding) > 0 || len(req.Trailer) > 0 || req.Close ||
@@ -81,7 +81,9 @@ func simpleHead(req *http.Request) (string, bool) {
 		return "", false
 	}
 	for k, vs := range req.Header {
-		if !tokenString(k) {
+		// Canonical names only: two keys that differ in case name one
+		// field, whose lines Request.Write writes in its sorted order.
+		if !canonicalToken(k) {
 			return "", false
 		}
 		if k == "User-Agent" && len(vs) > 0 && !plainValue(vs[0]) {

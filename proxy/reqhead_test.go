@@ -79,7 +79,7 @@ func TestWriteRequestAsRequestWrite(t *testing.T) {
 		{name: "user agent key without values", method: "GET", url: "http://h/x", simple: true, edit: func(r *http.Request) {
 			r.Header["User-Agent"] = nil
 		}},
-		{name: "non-canonical user agent key", method: "GET", url: "http://h/x", simple: true, edit: func(r *http.Request) {
+		{name: "non-canonical user agent key", method: "GET", url: "http://h/x", edit: func(r *http.Request) {
 			r.Header["user-agent"] = []string{"lower"}
 		}},
 		{name: "HEAD", method: "HEAD", url: "http://h/x", simple: true},
@@ -170,6 +170,7 @@ func FuzzWriteRequest(f *testing.F) {
 			}
 			removeHopByHop(req.Header)
 			req.RequestURI = ""
+			req.Close = false // as forward does: the caller's Connection: close is not the tunnel's
 			rewrite(req, "127.0.0.1:8081", "Bearer a.b.c")
 			if host != "" {
 				req.Host = host
@@ -181,4 +182,41 @@ func FuzzWriteRequest(f *testing.F) {
 		}
 		checkSameHead(t, mk)
 	})
+}
+
+// Lines whose names differ only in case are one field (RFC 9110 5.1), whose
+// values' order is the field's meaning: Request.Write writes them in the
+// sorted order of the header's keys, every time, and so must writeRequest
+// (or leave such a request to Request.Write).
+func TestWriteRequestCaseVariantKeysKeepOrder(t *testing.T) {
+	mk := func() *http.Request {
+		r, err := http.NewRequest("GET", "http://h/x", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header["Accept"] = []string{"application/json"}
+		r.Header["accept"] = []string{"text/html"}
+		return r
+	}
+	order := func(write func(*bufio.Writer, *http.Request) error) string {
+		var buf bytes.Buffer
+		bw := bufio.NewWriter(&buf)
+		if err := write(bw, mk()); err != nil {
+			t.Fatal(err)
+		}
+		bw.Flush()
+		var vs []string
+		for _, line := range strings.Split(buf.String(), "\r\n") {
+			if k, v, ok := strings.Cut(line, ": "); ok && strings.EqualFold(k, "Accept") {
+				vs = append(vs, v)
+			}
+		}
+		return strings.Join(vs, ", ")
+	}
+	want := order(requestWrite)
+	for range 64 {
+		if got := order(writeRequest); got != want {
+			t.Fatalf("writeRequest sent Accept as %q; Request.Write as %q", got, want)
+		}
+	}
 }

@@ -17,11 +17,15 @@ func validValueBytewise(v string) bool {
 
 func TestValidValueEveryByteAtEveryOffset(t *testing.T) {
 	base := strings.Repeat("eyJhbGciOiJSUzI1NiJ9-_.", 3)
+	// Every length from 1 to 33, so that the byte is also in a string
+	// shorter than a word and in the byte-wise tail after the words.
 	for c := 0; c < 256; c++ {
-		for at := 0; at < 17; at++ {
-			v := base[:at] + string([]byte{byte(c)}) + base[at:at+16]
-			if got, want := validValue(v), validValueBytewise(v); got != want {
-				t.Fatalf("validValue(%q) = %v, want %v", v, got, want)
+		for n := 1; n <= 33; n++ {
+			for at := 0; at < n; at++ {
+				v := base[:at] + string([]byte{byte(c)}) + base[at:n-1]
+				if got, want := validValue(v), validValueBytewise(v); got != want {
+					t.Fatalf("validValue(%q) = %v, want %v", v, got, want)
+				}
 			}
 		}
 	}
