@@ -42,9 +42,8 @@ const (
 
 // front is the state of the connections the front end is serving.
 type front struct {
-	handoff *handoffListener
-	ctx     context.Context // ended by Close: in-flight requests end with it
-	cancel  context.CancelFunc
+	ctx    context.Context // ended by Close: in-flight requests end with it
+	cancel context.CancelFunc
 
 	handed atomic.Int64 // connections handed to the http.Server
 
@@ -53,15 +52,20 @@ type front struct {
 	lns     []net.Listener // every Serve's, closed by shutdown
 	closing bool
 	idle    *sync.Cond // broadcast when a connection ends
+	// The http.Server serves handoff while any Serve runs: the first
+	// Serve starts it, the last one to return closes the listener and
+	// waits for the server's Serve (served). nil while no Serve runs.
+	handoff *handoffListener
+	served  chan error
+	serving int
 }
 
 func newFront() *front {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &front{
-		handoff: newHandoffListener(),
-		ctx:     ctx,
-		cancel:  cancel,
-		conns:   make(map[*frontConn]struct{}),
+		ctx:    ctx,
+		cancel: cancel,
+		conns:  make(map[*frontConn]struct{}),
 	}
 	f.idle = sync.NewCond(&f.mu)
 	return f
@@ -84,8 +88,10 @@ var headReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, fr
 
 // Serve accepts connections on ln until Shutdown or Close, and then
 // returns http.ErrServerClosed; any other accept error is returned. Like
-// http.Server.Serve it closes ln. Accepted connections read and write
-// without the scheduler's system-call bookkeeping (internal/sockio).
+// http.Server.Serve it closes ln, and it may run on several listeners at
+// once, or again after every one has returned; a listener that fails ends
+// its own Serve only. Accepted connections read and write without the
+// scheduler's system-call bookkeeping (internal/sockio).
 func (h *Handler) Serve(ln net.Listener) error {
 	f := h.front
 	ln = sockio.Listener{Listener: ln}
@@ -96,17 +102,30 @@ func (h *Handler) Serve(ln net.Listener) error {
 		return http.ErrServerClosed
 	}
 	f.lns = append(f.lns, ln)
+	if f.serving++; f.serving == 1 {
+		hl, served := newHandoffListener(), make(chan error, 1)
+		f.handoff, f.served = hl, served
+		go func() { served <- h.server.Serve(hl) }()
+	}
 	f.mu.Unlock()
 
-	served := make(chan error, 1)
-	go func() { served <- h.server.Serve(f.handoff) }()
 	err := h.accept(ln)
 	ln.Close()
-	f.handoff.Close() // handed-over connections stay with the server until Shutdown or Close
-	<-served
 	f.mu.Lock()
+	f.serving--
+	hl, served := f.handoff, f.served
+	last := f.serving == 0
+	if last {
+		f.handoff, f.served = nil, nil
+	}
 	closing := f.closing
 	f.mu.Unlock()
+	if last {
+		// Handed-over connections stay with the server until Shutdown or
+		// Close; other listeners' Serves keep handing over until then.
+		hl.Close()
+		<-served
+	}
 	if closing {
 		return http.ErrServerClosed
 	}
@@ -235,7 +254,10 @@ func (h *Handler) handOver(fc *frontConn) bool {
 		pending = bytes.Clone(p)
 	}
 	h.front.handed.Add(1)
-	return h.front.handoff.give(&replayConn{Conn: fc.c, pending: pending})
+	h.front.mu.Lock()
+	hl := h.front.handoff
+	h.front.mu.Unlock()
+	return hl != nil && hl.give(&replayConn{Conn: fc.c, pending: pending})
 }
 
 // plainRequest reads the next request head from br without consuming it

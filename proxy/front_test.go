@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -629,6 +630,72 @@ func TestFrontServeTwoListeners(t *testing.T) {
 		case <-time.After(2 * time.Second):
 			t.Fatalf("Serve %d of 2 still runs 2 s after Close", i+1)
 		}
+	}
+}
+
+// A listener that fails (closed by its owner, not by Shutdown or Close)
+// ends its own Serve only: the other listeners' connections are still
+// handed over to the http.Server, and Serve may be called again once all
+// have ended.
+func TestFrontListenerEndsAloneAndServeAgain(t *testing.T) {
+	up := newUpstream(t, nil)
+	listen := func() net.Listener {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln
+	}
+	ln1, ln2, ln3 := listen(), listen(), listen()
+	host := ln1.Addr().String()
+	h, err := New(testConfig(up), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	serve := func(ln net.Listener) chan error {
+		served := make(chan error, 1)
+		go func() { served <- h.Serve(ln) }()
+		get(t, ln.Addr().String(), host) // it runs
+		return served
+	}
+	ended := func(served chan error, name string) {
+		t.Helper()
+		select {
+		case err := <-served:
+			if err == nil || errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("Serve(%s) after its listener closed: got %v, want its accept error", name, err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("Serve(%s) still runs 2 s after its listener closed", name)
+		}
+	}
+	// A body is not plain: the request is handed over.
+	handedOver := func(ln net.Listener, body string) {
+		t.Helper()
+		before := h.front.handed.Load()
+		r := exchange(t, ln.Addr().String(), rawRequest("POST", "/echo", host, body, "Content-Length: "+strconv.Itoa(len(body))))
+		if r[0].Status != http.StatusOK {
+			t.Errorf("POST on %s: got %d, want 200", ln.Addr(), r[0].Status)
+		}
+		if reqs := up.requests(); len(reqs) == 0 || reqs[len(reqs)-1].Body != body {
+			t.Errorf("POST on %s: the API did not get %q", ln.Addr(), body)
+		}
+		if h.front.handed.Load() != before+1 {
+			t.Errorf("POST on %s was not handed over", ln.Addr())
+		}
+	}
+	served1, served2 := serve(ln1), serve(ln2)
+	ln1.Close()
+	ended(served1, "ln1")
+	handedOver(ln2, "still served")
+	ln2.Close()
+	ended(served2, "ln2")
+	served3 := serve(ln3)
+	handedOver(ln3, "served again")
+	h.Close()
+	if err := <-served3; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve(ln3) after Close: got %v, want http.ErrServerClosed", err)
 	}
 }
 
