@@ -333,10 +333,11 @@ func (t *directTransport) takeIdle() (dc *directConn, stale []*directConn) {
 // fresh opens a new tunnel once one of maxConnsPerHost slots is free, or
 // takes one that put hands over or leaves idle while it waits.
 func (t *directTransport) fresh(ctx context.Context) (*directConn, error) {
-	for free := false; !free; {
+wait:
+	for {
 		select {
 		case t.slots <- struct{}{}:
-			free = true
+			break wait // a slot: dial below
 		case dc := <-t.handoff:
 			return dc, nil
 		case <-t.idled:

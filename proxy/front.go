@@ -49,7 +49,7 @@ type front struct {
 
 	mu      sync.Mutex
 	conns   map[*frontConn]struct{}
-	lns     []net.Listener // every Serve's, closed by shutdown
+	lns     []net.Listener // every running Serve's, closed by shutdown
 	closing bool
 	idle    *sync.Cond // broadcast when a connection ends
 	// The http.Server serves handoff while any Serve runs: the first
@@ -112,6 +112,7 @@ func (h *Handler) Serve(ln net.Listener) error {
 	err := h.accept(ln)
 	ln.Close()
 	f.mu.Lock()
+	f.lns = slices.DeleteFunc(f.lns, func(l net.Listener) bool { return l == ln })
 	f.serving--
 	hl, served := f.handoff, f.served
 	last := f.serving == 0
@@ -342,31 +343,6 @@ func plain(req *http.Request) bool {
 	return true
 }
 
-// validValue: no control characters but tab (RFC 9110 5.5). Values here
-// come from net/http's parsers, which refuse those; this guards the head
-// the front end writes all the same.
-func validValue(v string) bool {
-	// Eight bytes at a time while none is below a space or DEL (the
-	// injected token alone is some 750 bytes, checked on every request);
-	// a word with one, a tab perhaps, is looked at byte by byte.
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	i := 0
-	for ; i+8 <= len(v); i += 8 {
-		x := uint64(v[i]) | uint64(v[i+1])<<8 | uint64(v[i+2])<<16 | uint64(v[i+3])<<24 |
-			uint64(v[i+4])<<32 | uint64(v[i+5])<<40 | uint64(v[i+6])<<48 | uint64(v[i+7])<<56
-		del := x ^ 0x7f*ones
-		if (x-0x20*ones)&^x&highs != 0 || (del-ones)&^del&highs != 0 {
-			break
-		}
-	}
-	for ; i < len(v); i++ {
-		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 // serveFront forwards a plain request and writes the response; false if
 // the connection must close.
 func (h *Handler) serveFront(fc *frontConn, req *http.Request) bool {
@@ -588,10 +564,11 @@ func writeStatusLine(bw *bufio.Writer, code int) {
 	bw.WriteString("\r\n")
 }
 
-// writeHeaderLine writes "k: v"; a name or value that could end the line
-// or the head early is dropped (net/http parsed both, so this is a guard).
+// writeHeaderLine writes "k: v"; a line whose name is not a token or whose
+// value could end the line or the head early is dropped (net/http or the
+// hand-written readers parsed both, so this is a guard).
 func writeHeaderLine(bw *bufio.Writer, k, v string) {
-	if k == "" || strings.ContainsAny(k, " \t\r\n:") || !validValue(v) {
+	if !tokenString(k) || !validValue(v) {
 		return
 	}
 	bw.WriteString(k)

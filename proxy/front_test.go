@@ -601,14 +601,7 @@ func TestFrontHeadInPiecesServedAtOnce(t *testing.T) {
 // Close ends every one of them.
 func TestFrontServeTwoListeners(t *testing.T) {
 	up := newUpstream(t, nil)
-	ln1, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln2, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln1, ln2 := listenLocal(t), listenLocal(t)
 	h, err := New(testConfig(up), ln1.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -639,14 +632,7 @@ func TestFrontServeTwoListeners(t *testing.T) {
 // have ended.
 func TestFrontListenerEndsAloneAndServeAgain(t *testing.T) {
 	up := newUpstream(t, nil)
-	listen := func() net.Listener {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ln
-	}
-	ln1, ln2, ln3 := listen(), listen(), listen()
+	ln1, ln2, ln3 := listenLocal(t), listenLocal(t), listenLocal(t)
 	host := ln1.Addr().String()
 	h, err := New(testConfig(up), host)
 	if err != nil {

@@ -129,45 +129,16 @@ func simpleField(line string) (string, string, bool) {
 		return "", "", false
 	}
 	value = strings.TrimLeft(value, " \t")
-	if len(value) > 0 && (value[len(value)-1] == ' ' || value[len(value)-1] == '\t') {
-		return "", "", false
-	}
-	if !canonicalToken(name) || !validValue(value) {
+	if !canonicalToken(name) || !plainValue(value) {
 		return "", "", false
 	}
 	return name, value, true
 }
 
-// canonicalToken: a header name (RFC 9110 token) already in the form
-// textproto's canonicalisation gives it: upper case at the start and after
-// each '-', lower case elsewhere.
-func canonicalToken(name string) bool {
-	if !tokenString(name) {
-		return false
-	}
-	upper := true
-	for _, c := range []byte(name) {
-		switch {
-		case upper && 'a' <= c && c <= 'z', !upper && 'A' <= c && c <= 'Z':
-			return false
-		}
-		upper = c == '-'
-	}
-	return true
-}
-
-// simpleLength: one to 18 digits.
+// simpleLength: digits only, as net/http's parseContentLength reads them.
 func simpleLength(v string) (int64, bool) {
-	if len(v) == 0 || len(v) > 18 {
-		return 0, false
-	}
-	for i := 0; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	return n, err == nil
+	n, err := strconv.ParseUint(v, 10, 63)
+	return int64(n), err == nil
 }
 
 // lengthBody is a body of n bytes read from br; a connection that ends
@@ -270,4 +241,87 @@ func simpleMethodName(m []byte) string {
 		return http.MethodOptions
 	}
 	return ""
+}
+
+// The characters the hand-written heads take, in one place.
+
+// tokenString: a non-empty RFC 9110 token.
+func tokenString(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			switch c {
+			case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+			default:
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// canonicalToken: a header name (RFC 9110 token) already in the form
+// textproto's canonicalisation gives it: upper case at the start and after
+// each '-', lower case elsewhere.
+func canonicalToken(name string) bool {
+	if !tokenString(name) {
+		return false
+	}
+	upper := true
+	for _, c := range []byte(name) {
+		switch {
+		case upper && 'a' <= c && c <= 'z', !upper && 'A' <= c && c <= 'Z':
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
+}
+
+// validValue: no control characters but tab (RFC 9110 5.5), the rule
+// net/http's parsers hold a value to: the hand-written readers take no
+// other, and the heads written here are guarded by it.
+func validValue(v string) bool {
+	// Eight bytes at a time while none is below a space or DEL (the
+	// injected token alone is some 750 bytes, checked on every request);
+	// a word with one, a tab perhaps, is looked at byte by byte.
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		x := uint64(v[i]) | uint64(v[i+1])<<8 | uint64(v[i+2])<<16 | uint64(v[i+3])<<24 |
+			uint64(v[i+4])<<32 | uint64(v[i+5])<<40 | uint64(v[i+6])<<48 | uint64(v[i+7])<<56
+		del := x ^ 0x7f*ones
+		if (x-0x20*ones)&^x&highs != 0 || (del-ones)&^del&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// plainValue: a valid value with nothing to trim at either end, which
+// textproto reads and Request.Write writes as it is. (Bytes above 0x7f
+// are passed through by both.)
+func plainValue(v string) bool {
+	if v != "" && (v[0] == ' ' || v[0] == '\t' || v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		return false
+	}
+	return validValue(v)
+}
+
+// visibleASCII: printable ASCII, no space.
+func visibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -68,7 +68,7 @@ func readBoth(t testing.TB, method string, raw []byte, chunk int) bool {
 	}
 	gb, gerr := io.ReadAll(iotest.OneByteReader(got.Body))
 	wb, werr := io.ReadAll(iotest.OneByteReader(want.Body))
-	if !bytes.Equal(gb, wb) || !errors.Is(gerr, io.ErrUnexpectedEOF) != !errors.Is(werr, io.ErrUnexpectedEOF) ||
+	if !bytes.Equal(gb, wb) || errors.Is(gerr, io.ErrUnexpectedEOF) != errors.Is(werr, io.ErrUnexpectedEOF) ||
 		(gerr == nil) != (werr == nil) {
 		t.Fatalf("for %q body %q, %v; ReadResponse's %q, %v", raw, gb, gerr, wb, werr)
 	}

@@ -106,12 +106,19 @@ func testConfig(u *upstream) Config {
 
 // startProxy serves a Handler for cfg on a loopback port and returns it
 // with its address. Cleanup closes it and checks Serve's result.
-func startProxy(t testing.TB, cfg Config) (*Handler, string) {
+// listenLocal listens on a free port of 127.0.0.1.
+func listenLocal(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
+	return ln
+}
+
+func startProxy(t testing.TB, cfg Config) (*Handler, string) {
+	t.Helper()
+	ln := listenLocal(t)
 	h, err := New(cfg, ln.Addr().String())
 	if err != nil {
 		ln.Close()

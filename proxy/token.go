@@ -73,10 +73,10 @@ func (c *TokenCache) Invalidate(stale string) {
 	}
 }
 
-// String, GoString, Format and LogValue never show the token, whatever
-// the verb (%#v and %+v would otherwise print the struct's fields).
+// String, Format and LogValue never show the token, whatever the verb
+// (%#v and %+v would otherwise print the struct's fields; fmt asks Format
+// before GoString or String).
 func (c *TokenCache) String() string             { return tokenCacheRedacted }
-func (c *TokenCache) GoString() string           { return tokenCacheRedacted }
 func (c *TokenCache) Format(f fmt.State, _ rune) { io.WriteString(f, tokenCacheRedacted) }
 func (c *TokenCache) LogValue() slog.Value       { return slog.StringValue(tokenCacheRedacted) }
 
