@@ -20,9 +20,13 @@ const (
 	idleParallel   = 64      // connections being opened at once
 	moveParallel   = 64      // connections moving their MiB at once
 	moveBytes      = 1 << 20 // traffic each idle connection carries, up to moveBudget/N
-	moveBudget     = 1 << 30 // traffic over all N: OpenSSH moves ~15 MiB/s with 10,000 channels open
+	moveBudget     = 1 << 30 // traffic over all N: OpenSSH moves ~20 MiB/s with 10,000 channels open
 	idlePhaseLimit = 10 * time.Minute
-	settle         = time.Second
+	// moveFloor is the slowest rate moving is allowed, over all N: moving
+	// is bounded by idlePhaseLimit or by the whole traffic at this rate,
+	// whichever is longer (--idle-move 1MiB at 10,000: 1,250 s).
+	moveFloor = 8 << 20 // bytes per second
+	settle    = time.Second
 	// settleMoved is the pause between the last byte moved and the "after
 	// traffic" reading: idle memory a few seconds on, not mid-transfer. The
 	// loopgate programs give freed memory back once traffic has stopped for
@@ -57,7 +61,7 @@ func (s *idleSetup) rss() ([2]int64, error) {
 }
 
 // idleResult is per forwarded connection: KiB of RSS cold (after one tiny
-// request) and hot (after each moved 1 MiB), and goroutines (NaN where
+// request) and hot (after each moved its traffic), and goroutines (NaN where
 // they cannot be counted) for server and client.
 type idleResult struct {
 	cold, hot, goroutines [2]float64
@@ -70,8 +74,12 @@ type idleResult struct {
 // measureIdle opens n connections through s, each doing one small
 // request, and reads memory before, after and after moving some traffic
 // over each; then counts goroutines by making the Go processes dump them.
-func measureIdle(ctx context.Context, s *idleSetup, n int) (idleResult, error) {
-	res := idleResult{goroutines: [2]float64{math.NaN(), math.NaN()}, moved: moveSize(n)}
+// Each connection downloads move bytes, or moveSize(n) if move is 0.
+func measureIdle(ctx context.Context, s *idleSetup, n, move int) (idleResult, error) {
+	if move == 0 {
+		move = moveSize(n)
+	}
+	res := idleResult{goroutines: [2]float64{math.NaN(), math.NaN()}, moved: move}
 	if ok, err := tryGet(ctx, s.addr, "/json"); !ok {
 		return res, fmt.Errorf("idle: first request: %v", err)
 	}
@@ -196,12 +204,12 @@ func moveSize(n int) int {
 	return min(moveBytes, moveBudget/max(n, 1)&^1023)
 }
 
-// moveEach downloads moveSize bytes over every connection and returns how
-// many failed (or were not tried within idlePhaseLimit).
+// moveEach downloads size bytes over every connection and returns how
+// many failed (or were not tried within moveLimit).
 func moveEach(ctx context.Context, conns []idleConn, addr string, size int) int {
 	var moved atomic.Int64
 	path := "/bulk?bytes=" + strconv.Itoa(size)
-	limit, cancel := context.WithTimeout(ctx, idlePhaseLimit)
+	limit, cancel := context.WithTimeout(ctx, moveLimit(len(conns), size))
 	defer cancel()
 	forEach(limit, len(conns), moveParallel, func(i int, buf []byte) {
 		if getOn(&conns[i], addr, path, buf) == nil {
@@ -209,6 +217,12 @@ func moveEach(ctx context.Context, conns []idleConn, addr string, size int) int 
 		}
 	})
 	return len(conns) - int(moved.Load())
+}
+
+// moveLimit bounds moving size bytes over each of n connections:
+// idlePhaseLimit, or the whole traffic at moveFloor if that takes longer.
+func moveLimit(n, size int) time.Duration {
+	return max(idlePhaseLimit, time.Duration(int64(n)*int64(size)/moveFloor)*time.Second)
 }
 
 // forEach calls fn for 0..n-1 on par goroutines, each with its own

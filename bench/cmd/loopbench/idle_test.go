@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 )
 
 func TestIsGoroutineHeader(t *testing.T) {
@@ -87,6 +88,26 @@ func TestMoveSize(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := moveSize(tt.n); got != tt.want {
 				t.Errorf("got %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMoveLimit(t *testing.T) {
+	tests := []struct {
+		name    string
+		n, size int
+		want    time.Duration
+	}{
+		{name: "default at ten thousand", n: 10000, size: 104 << 10, want: idlePhaseLimit},
+		{name: "default at a thousand", n: 1000, size: 1 << 20, want: idlePhaseLimit},
+		{name: "a MiB at ten thousand", n: 10000, size: 1 << 20, want: 1250 * time.Second},
+		{name: "none", n: 0, size: 1 << 20, want: idlePhaseLimit},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := moveLimit(tt.n, tt.size); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
 			}
 		})
 	}

@@ -21,6 +21,7 @@ type options struct {
 	jsonPath string
 	repeat   int
 	idle     []int
+	idleMove int // bytes each idle connection downloads; 0: moveSize's rule
 	bulk     int64
 	duration time.Duration // of each request-rate run
 	newconn  int           // new-connection samples per variant and repeat
@@ -72,7 +73,7 @@ func main() {
 // not given explicitly.
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
-	var idle, bulk, phases string
+	var idle, idleMove, bulk, phases string
 	fs := flag.NewFlagSet("loopbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -83,6 +84,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to `FILE`")
 	fs.IntVar(&o.repeat, "repeat", 3, "repeats of every measurement (medians are reported)")
 	fs.StringVar(&idle, "idle", "1000,10000", "idle forwarded connection counts, comma-separated (\"none\" to skip)")
+	fs.StringVar(&idleMove, "idle-move", "", "bytes each idle connection downloads before the after-traffic reading, 1KiB to 16MiB in whole KiB\n"+
+		"(default 1MiB, or 1GiB / N in whole KiB where that is less: 104KiB at 10,000; sshd with 10,000\n"+
+		"channels open moves about 20 MiB/s here, so 1MiB at 10,000 takes about 8 minutes and 11 GiB of its memory a repeat)")
 	fs.StringVar(&bulk, "bulk", "512MiB", "bytes per bulk transfer (suffix KiB, MiB or GiB)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each request-rate run")
 	fs.IntVar(&o.newconn, "newconn", 5, "new connection + first request samples per variant and repeat")
@@ -105,6 +109,16 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.bulk, err = parseSize(bulk); err != nil {
 		return o, fmt.Errorf("--bulk: %w", err)
+	}
+	if idleMove != "" {
+		n, err := parseSize(idleMove)
+		if err != nil {
+			return o, fmt.Errorf("--idle-move: %w", err)
+		}
+		if n < 1<<10 || n > 16<<20 || n%(1<<10) != 0 {
+			return o, fmt.Errorf("--idle-move %s: want 1KiB to 16MiB in whole KiB", idleMove)
+		}
+		o.idleMove = int(n)
 	}
 	if o.phases, err = parsePhases(phases); err != nil {
 		return o, fmt.Errorf("--phases: %w", err)

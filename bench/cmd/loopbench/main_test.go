@@ -77,6 +77,13 @@ func TestParseOptions(t *testing.T) {
 		{name: "binaries required", args: nil, wantErr: true},
 		{name: "bad repeat", args: append([]string{"--repeat", "0"}, bins...), wantErr: true},
 		{name: "tiny bulk", args: append([]string{"--bulk", "1KiB"}, bins...), wantErr: true},
+		{name: "idle move default", args: bins, check: func(o options) bool { return o.idleMove == 0 }},
+		{name: "idle move", args: append([]string{"--idle-move", "1MiB"}, bins...), check: func(o options) bool { return o.idleMove == 1<<20 }},
+		{name: "idle move in KiB", args: append([]string{"--idle-move", "104KiB"}, bins...), check: func(o options) bool { return o.idleMove == 104<<10 }},
+		{name: "idle move zero", args: append([]string{"--idle-move", "0"}, bins...), wantErr: true},
+		{name: "idle move part KiB", args: append([]string{"--idle-move", "1500"}, bins...), wantErr: true},
+		{name: "idle move too big", args: append([]string{"--idle-move", "32MiB"}, bins...), wantErr: true},
+		{name: "idle move word", args: append([]string{"--idle-move", "lots"}, bins...), wantErr: true},
 		{name: "stray argument", args: append(bins, "extra"), wantErr: true},
 	}
 	for _, tt := range tests {

@@ -279,7 +279,7 @@ func (b *bench) idle(ctx context.Context, r, n int) {
 		s, err := b.startIdle(ctx, v, tag)
 		var res idleResult
 		if err == nil {
-			res, err = measureIdle(ctx, s, n)
+			res, err = measureIdle(ctx, s, n, b.opt.idleMove)
 		}
 		s.stop()
 		if err != nil {
