@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -38,8 +39,7 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	}
 	head := string(buf[:len(buf)-len(rest)+end+2])
 	header, ok := simpleHeader(head[len(line)+2:])
-	if !ok || header["Transfer-Encoding"] != nil || header["Connection"] != nil ||
-		header["Trailer"] != nil || header["Pragma"] != nil {
+	if !ok || declines(header, responseDeclines) {
 		return nil // framing, closing and fixes: ReadResponse's rules
 	}
 	cl := header["Content-Length"]
@@ -201,10 +201,8 @@ func readSimpleRequest(head []byte) *http.Request {
 	if !ok || len(header["Host"]) != 1 {
 		return nil // none, or more than one: ReadRequest's rules
 	}
-	for _, k := range []string{"Connection", "Pragma", "Content-Length", "Transfer-Encoding", "Trailer", "Upgrade", "Expect"} {
-		if header[k] != nil {
-			return nil // the connection, fixes, a body: ReadRequest's rules
-		}
+	if declines(header, requestDeclines) {
+		return nil // the connection, fixes, a body: ReadRequest's rules
 	}
 	host := header["Host"][0]
 	delete(header, "Host") // as ReadRequest does: it is in req.Host
@@ -221,27 +219,34 @@ func readSimpleRequest(head []byte) *http.Request {
 	}
 }
 
-// simpleMethodName: the methods the proxy forwards most, as constants
-// (and the methods writeRequest writes by hand).
+// simpleMethods: the methods the proxy forwards most, which the
+// hand-written heads read and write (others go through net/http).
+var simpleMethods = []string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions,
+}
+
+// simpleMethodName returns m as one of simpleMethods' constants, or "".
 func simpleMethodName(m []byte) string {
-	switch string(m) {
-	case http.MethodGet:
-		return http.MethodGet
-	case http.MethodHead:
-		return http.MethodHead
-	case http.MethodPost:
-		return http.MethodPost
-	case http.MethodPut:
-		return http.MethodPut
-	case http.MethodPatch:
-		return http.MethodPatch
-	case http.MethodDelete:
-		return http.MethodDelete
-	case http.MethodOptions:
-		return http.MethodOptions
+	for _, s := range simpleMethods {
+		if string(m) == s {
+			return s
+		}
 	}
 	return ""
 }
+
+// declines reports whether h has any of names: the fields whose rules
+// (framing, the connection, caching fixes) the hand-written readers leave
+// to net/http.
+func declines(h http.Header, names []string) bool {
+	return slices.ContainsFunc(names, func(k string) bool { return h[k] != nil })
+}
+
+var (
+	responseDeclines = []string{"Transfer-Encoding", "Connection", "Trailer", "Pragma"}
+	requestDeclines  = []string{"Connection", "Pragma", "Content-Length", "Transfer-Encoding", "Trailer", "Upgrade", "Expect"}
+)
 
 // The characters the hand-written heads take, in one place.
 

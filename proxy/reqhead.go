@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net/http"
 	"net/http/httptrace"
+	"slices"
 )
 
 // writeRequest writes req to bw as req.Write does. Most of what the proxy
@@ -15,13 +16,9 @@ import (
 // might not write as Request.Write would (a value to trim, a byte outside the plain
 // set), goes through req.Write.
 func writeRequest(bw *bufio.Writer, req *http.Request) error {
-	ruri, ok := simpleHead(req)
+	host, ruri, ok := simpleHead(req)
 	if !ok {
 		return req.Write(bw)
-	}
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
 	}
 	bw.WriteString(req.Method)
 	bw.WriteByte(' ')
@@ -58,47 +55,46 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 }
 
 // simpleHead reports whether writeRequest may write req's head itself,
-// and the request target if so: no body and nothing about one, a method
+// and the Host and request target if so: no body and nothing about one, a method
 // Request.Write sends as it is, a plain target and Host, and header lines
 // Request.Write would write unchanged (bar their order, which carries no
 // meaning between different names; RFC 9110 5.3), under canonical names.
-func simpleHead(req *http.Request) (string, bool) {
+func simpleHead(req *http.Request) (host, ruri string, ok bool) {
 	if req.Body != nil && req.Body != http.NoBody || req.ContentLength != 0 ||
 		len(req.TransferEncoding) > 0 || len(req.Trailer) > 0 || req.Close ||
 		req.URL == nil || req.URL.Opaque != "" || !simpleMethod(req.Method) ||
 		httptrace.ContextClientTrace(req.Context()) != nil {
-		return "", false
+		return "", "", false
 	}
-	host := req.Host
-	if host == "" {
+	if host = req.Host; host == "" {
 		host = req.URL.Host
 	}
 	if !simpleHost(host) {
-		return "", false
+		return "", "", false
 	}
-	ruri := req.URL.RequestURI()
+	ruri = req.URL.RequestURI()
 	if ruri == "" || ruri[0] != '/' || !visibleASCII(ruri) {
-		return "", false
+		return "", "", false
 	}
 	for k, vs := range req.Header {
 		// Canonical names only: two keys that differ in case name one
 		// field, whose lines Request.Write writes in its sorted order.
 		if !canonicalToken(k) {
-			return "", false
+			return "", "", false
 		}
 		if k == "User-Agent" && len(vs) > 0 && !plainValue(vs[0]) {
-			return "", false
+			return "", "", false
 		}
 		if excludedKey(k) {
 			continue
 		}
 		for _, v := range vs {
 			if !plainValue(v) {
-				return "", false
+				return "", "", false
 			}
 		}
 	}
-	return ruri, true
+	return host, ruri, true
 }
 
 // excludedKey: the header names Request.Write does not copy from the
@@ -112,7 +108,7 @@ func excludedKey(k string) bool {
 	return false
 }
 
-func simpleMethod(m string) bool { return simpleMethodName([]byte(m)) != "" }
+func simpleMethod(m string) bool { return slices.Contains(simpleMethods, m) }
 
 // simpleHost: a name or address and port in the characters that
 // Request.Write passes through untouched (no IDNA, no zone).

@@ -141,7 +141,7 @@ func TestWriteRequestAsRequestWrite(t *testing.T) {
 				}
 				return r
 			}
-			if _, simple := simpleHead(mk()); simple != tt.simple {
+			if _, _, simple := simpleHead(mk()); simple != tt.simple {
 				t.Errorf("written by hand: %v, want %v", simple, tt.simple)
 			}
 			checkSameHead(t, mk)
