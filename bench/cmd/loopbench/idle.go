@@ -74,12 +74,9 @@ type idleResult struct {
 // measureIdle opens n connections through s, each doing one small
 // request, and reads memory before, after and after moving some traffic
 // over each; then counts goroutines by making the Go processes dump them.
-// Each connection downloads move bytes, or moveSize(n) if move is 0.
+// Each connection downloads moveSize(n, move) bytes.
 func measureIdle(ctx context.Context, s *idleSetup, n, move int) (idleResult, error) {
-	if move == 0 {
-		move = moveSize(n)
-	}
-	res := idleResult{goroutines: [2]float64{math.NaN(), math.NaN()}, moved: move}
+	res := idleResult{goroutines: [2]float64{math.NaN(), math.NaN()}, moved: moveSize(n, move)}
 	if ok, err := tryGet(ctx, s.addr, "/json"); !ok {
 		return res, fmt.Errorf("idle: first request: %v", err)
 	}
@@ -198,9 +195,13 @@ func getOn(ic *idleConn, addr, path string, buf []byte) error {
 	return err
 }
 
-// moveSize is what each of n idle connections downloads: 1 MiB, or whole
-// KiB less where n connections would move more than moveBudget.
-func moveSize(n int) int {
+// moveSize is what each of n idle connections downloads: move (--idle-move)
+// if it is set, else 1 MiB, or whole KiB less where n connections would
+// move more than moveBudget.
+func moveSize(n, move int) int {
+	if move > 0 {
+		return move
+	}
 	return min(moveBytes, moveBudget/max(n, 1)&^1023)
 }
 

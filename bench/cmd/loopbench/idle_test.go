@@ -57,7 +57,7 @@ func TestOpenIdleAndMove(t *testing.T) {
 	if len(conns) != 20 || failed != 0 {
 		t.Fatalf("got %d open, %d failed, want 20 and 0", len(conns), failed)
 	}
-	if got := moveEach(ctx, conns, addr, moveSize(len(conns))); got != 0 {
+	if got := moveEach(ctx, conns, addr, moveSize(len(conns), 0)); got != 0 {
 		t.Errorf("got %d failed moves, want 0", got)
 	}
 }
@@ -75,18 +75,20 @@ func TestOpenIdleNothingListening(t *testing.T) {
 
 func TestMoveSize(t *testing.T) {
 	tests := []struct {
-		name string
-		n    int
-		want int
+		name    string
+		n, move int
+		want    int
 	}{
 		{name: "one", n: 1, want: 1 << 20},
 		{name: "thousand", n: 1000, want: 1 << 20},
 		{name: "ten thousand", n: 10000, want: 104 << 10},
 		{name: "zero", n: 0, want: 1 << 20},
+		{name: "a MiB at ten thousand, as asked", n: 10000, move: 1 << 20, want: 1 << 20},
+		{name: "less than the rule, as asked", n: 1000, move: 4 << 10, want: 4 << 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := moveSize(tt.n); got != tt.want {
+			if got := moveSize(tt.n, tt.move); got != tt.want {
 				t.Errorf("got %d, want %d", got, tt.want)
 			}
 		})

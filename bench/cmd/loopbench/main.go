@@ -21,7 +21,7 @@ type options struct {
 	jsonPath string
 	repeat   int
 	idle     []int
-	idleMove int // bytes each idle connection downloads; 0: moveSize's rule
+	idleMove int // --idle-move in bytes, 0 if not given (moveSize)
 	bulk     int64
 	duration time.Duration // of each request-rate run
 	newconn  int           // new-connection samples per variant and repeat
