@@ -16,6 +16,7 @@ import (
 
 	"github.com/loopgate/loopgate/config"
 	"github.com/loopgate/loopgate/internal/gctune"
+	"github.com/loopgate/loopgate/internal/proctune"
 	"github.com/loopgate/loopgate/keys"
 	"github.com/loopgate/loopgate/tunnel"
 )
@@ -44,6 +45,12 @@ collections (x/crypto allocates a buffer per SSH packet); bulk throughput rises
 by about a third in bench/run (docs/PERFORMANCE.md). With GOGC or GOMEMLIMIT in
 the environment Go's own settings apply instead (GOGC=100 is Go's default;
 GOMEMLIMIT=40MiB caps the heap).
+
+Processors: the gateway runs its Go code on one thread at a time while that
+keeps up (each hand-off between tunnel goroutines otherwise wakes an idle
+thread too), and on the runtime's default (the CPUs it may use) from when it
+uses ` + strconv.Itoa(int(proctune.UpShare*100)) + `% of a core over ` + proctune.Interval.String() + ` until it uses under ` + strconv.Itoa(int(proctune.DownShare*100)) + `% over
+` + proctune.DownAfter.String() + `. GOMAXPROCS in the environment fixes the number instead.
 
 Config keywords (gateway.conf, one per line, '#' comments, relative paths are
 relative to the config file):
@@ -95,6 +102,8 @@ func runServe(ctx context.Context, log *slog.Logger, confPath, listen string) er
 	}
 	stopGC, _ := gctune.Start(gctune.Headroom)
 	defer stopGC()
+	stopProcs, _ := proctune.Start(log)
+	defer stopProcs()
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
