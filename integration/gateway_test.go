@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -74,13 +75,30 @@ func expectDenied(t testing.TB, g *gateway, lport int, host, reason string) {
 	g.waitEventAfter(t, mark, "tunnel denied", allOf(attrIs("host", host), attrHas("reason", reason)))
 }
 
+// wantProcs is the gateway's "procs" on its "listening" line: the
+// environment's GOMAXPROCS, or "auto" (internal/proctune) where there is
+// more than one CPU to tune between.
+func wantProcs() string {
+	if v, set := os.LookupEnv("GOMAXPROCS"); set {
+		return v
+	}
+	if runtime.NumCPU() > 1 {
+		return "auto"
+	}
+	return "1"
+}
+
 func TestForwardGrantedService(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
 	r.d.allow(t, r.alice, "nanomq")
 	g := r.d.serve(t)
-	if got := g.waitEvent(t, "listening", nil, waitTimeout)["host_key"]; !strings.Contains(fmt.Sprint(got), fingerprintOf(t, []byte(readFile(t, r.d.hostPub)))) {
+	listening := g.waitEvent(t, "listening", nil, waitTimeout)
+	if got := listening["host_key"]; !strings.Contains(fmt.Sprint(got), fingerprintOf(t, []byte(readFile(t, r.d.hostPub)))) {
 		t.Errorf("listening host_key: got %v, want the fingerprint of %s", got, r.d.hostPub)
+	}
+	if got, want := fmt.Sprint(listening["procs"]), wantProcs(); got != want {
+		t.Errorf("listening procs: got %q, want %q", got, want)
 	}
 	byName, byLiteral := freePort(t), freePort(t)
 	p := g.forward(t, r.alice, []string{

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"syscall"
 
@@ -49,8 +50,9 @@ GOMEMLIMIT=40MiB caps the heap).
 Processors: the gateway runs its Go code on one thread at a time while that
 keeps up (each hand-off between tunnel goroutines otherwise wakes an idle
 thread too), and on the runtime's default (the CPUs it may use) from when it
-uses ` + strconv.Itoa(int(proctune.UpShare*100)) + `% of a core over ` + proctune.Interval.String() + ` until it uses under ` + strconv.Itoa(int(proctune.DownShare*100)) + `% over
-` + proctune.DownAfter.String() + `. GOMAXPROCS in the environment fixes the number instead.
+uses ` + strconv.Itoa(int(proctune.UpShare*100)) + `% or more of a core over ` + proctune.Interval.String() + ` on one thread until it uses under
+` + strconv.Itoa(int(proctune.DownShare*100)) + `% of a core over ` + proctune.DownAfter.String() + `. GOMAXPROCS in the environment fixes the number
+instead; the "listening" line says which ("procs": "auto" or the number).
 
 Config keywords (gateway.conf, one per line, '#' comments, relative paths are
 relative to the config file):
@@ -102,14 +104,18 @@ func runServe(ctx context.Context, log *slog.Logger, confPath, listen string) er
 	}
 	stopGC, _ := gctune.Start(gctune.Headroom)
 	defer stopGC()
-	stopProcs, _ := proctune.Start(log)
+	stopProcs, tunedProcs := proctune.Start(log)
 	defer stopProcs()
+	procs := strconv.Itoa(runtime.GOMAXPROCS(0))
+	if tunedProcs {
+		procs = "auto"
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "host_key", keys.Fingerprint(l.hostKeys[0].PublicKey()),
-		"services", len(l.cfg.Services), "keys", l.rules.Len())
+		"services", len(l.cfg.Services), "keys", l.rules.Len(), "procs", procs)
 	served := make(chan error, 1)
 	go func() { served <- gw.Serve(ln) }()
 	hup := make(chan os.Signal, 1)

@@ -8,15 +8,19 @@
 // work, which finds none and sleeps again: two futex calls and a spinning
 // thread per hand-off, on a machine whose cores the gateway shares with
 // the services it fronts. On 2 cores (docs/PERFORMANCE.md, change 23) one
-// P took the gateway's CPU per request at one connection from 78-86 µs to
+// P took the gateway's CPU per request at one connection from 73-89 µs to
 // 52-55, and raised bulk download through it by about a third. One P caps
 // the gateway at one core, though, so the tuner watches the process's CPU
-// time and goes back to the runtime's default (the CPUs it may use, after
-// any cgroup quota) once the one P stays busy, and back to one P once the
-// load has fallen well below a core.
+// time (user and system, all threads) and goes back to the runtime's
+// default (the CPUs it may use, after any cgroup quota) once the process
+// uses UpShare of a core or more over one Interval on one P, and back to
+// one P once it has used less than DownShare of a core over DownAfter.
+// Under a cgroup quota of less than UpShare of a CPU the gateway therefore
+// stays on one P, which is all the quota lets it use on average anyway.
 //
 // An operator's GOMAXPROCS in the environment always wins: Start does
-// nothing when it is set, or when the runtime's default is already one.
+// nothing when it is set (to anything), or when GOMAXPROCS is already one
+// when Start is called.
 package proctune
 
 import (
@@ -24,6 +28,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -56,7 +61,9 @@ type window struct {
 
 // step takes the CPU time the process used over the last elapsed wall
 // time and says whether to raise (to the default) or lower (to one P).
-// A zero or negative elapsed (a clock step back) is ignored.
+// A zero or negative elapsed is ignored and negative CPU time counts as
+// none; neither happens with the monotonic clock and getrusage, but the
+// decision does not rely on that.
 func (w *window) step(cpu, elapsed time.Duration) (raise, lower bool) {
 	if elapsed <= 0 {
 		return false, false
@@ -93,11 +100,15 @@ type procs struct {
 	interval time.Duration
 }
 
+// running is set while a tuner runs: one per process.
+var running atomic.Bool
+
 // Start puts the process on one P and runs the tuner until stop is
 // called; stop ends the tuner's goroutine and puts back the runtime's
 // default. It changes nothing, and tuned is false, when the environment
-// sets GOMAXPROCS, when the runtime's default is one P already, or where
-// the process's CPU time cannot be read.
+// sets GOMAXPROCS, when GOMAXPROCS is one already (one CPU, or set by the
+// program), where the process's CPU time cannot be read, or while another
+// tuner runs. A nil log means slog.Default().
 func Start(log *slog.Logger) (stop func(), tuned bool) {
 	if _, set := os.LookupEnv("GOMAXPROCS"); set || runtime.GOMAXPROCS(0) <= 1 {
 		return func() {}, false
@@ -105,13 +116,23 @@ func Start(log *slog.Logger) (stop func(), tuned bool) {
 	if _, ok := cpuTime(); !ok {
 		return func() {}, false
 	}
-	return start(log, procs{
+	if !running.CompareAndSwap(false, true) {
+		return func() {}, false
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	stopTuner := start(log, procs{
 		one:      func() { runtime.GOMAXPROCS(1) },
 		restore:  runtime.SetDefaultGOMAXPROCS,
 		cpu:      cpuTime,
 		now:      time.Now,
 		interval: Interval,
-	}), true
+	})
+	return func() {
+		stopTuner()
+		running.Store(false)
+	}, true
 }
 
 func start(log *slog.Logger, p procs) (stop func()) {
@@ -139,7 +160,7 @@ func (p procs) run(log *slog.Logger, done <-chan struct{}) {
 	t := time.NewTicker(p.interval)
 	defer t.Stop()
 	var w window
-	lastCPU, _ := p.cpu()
+	lastCPU, primed := p.cpu() // primed: lastCPU and last are a reading
 	last := p.now()
 	for {
 		select {
@@ -150,6 +171,10 @@ func (p procs) run(log *slog.Logger, done <-chan struct{}) {
 		cpu, ok := p.cpu()
 		now := p.now()
 		if !ok {
+			continue // the next reading covers this interval too
+		}
+		if !primed {
+			lastCPU, last, primed = cpu, now, true
 			continue
 		}
 		raise, lower := w.step(cpu-lastCPU, now.Sub(last))

@@ -29,9 +29,17 @@ func TestWindowStep(t *testing.T) {
 		{"raised, quiet for DownAfter lowers", append(
 			[]tick{{100 * ms, 100 * ms, true, false}},
 			repeatTick(tick{10 * ms, 100 * ms, false, false}, 19, tick{10 * ms, 100 * ms, false, true})...)},
-		{"raised, busy for DownAfter stays", append(
+		{"raised, at DownShare for DownAfter stays", append(
 			[]tick{{100 * ms, 100 * ms, true, false}},
-			repeatTick(tick{60 * ms, 100 * ms, false, false}, 20, tick{60 * ms, 100 * ms, false, false})...)},
+			repeatTick(tick{50 * ms, 100 * ms, false, false}, 20, tick{50 * ms, 100 * ms, false, false})...)},
+		{"raised, each window judged alone", append(append(
+			[]tick{{100 * ms, 100 * ms, true, false}},
+			repeatTick(tick{100 * ms, 100 * ms, false, false}, 19, tick{100 * ms, 100 * ms, false, false})...),
+			repeatTick(tick{0, 100 * ms, false, false}, 19, tick{0, 100 * ms, false, true})...)},
+		{"raised, negative CPU counts as none", append(append(
+			[]tick{{100 * ms, 100 * ms, true, false}, {-5 * time.Second, 100 * ms, false, false}},
+			repeatTick(tick{55 * ms, 100 * ms, false, false}, 18, tick{55 * ms, 100 * ms, false, false})...),
+			tick{55 * ms, 100 * ms, false, false})},
 		{"raised, just under DownShare lowers", append(
 			[]tick{{100 * ms, 100 * ms, true, false}},
 			repeatTick(tick{49 * ms, 100 * ms, false, false}, 19, tick{49 * ms, 100 * ms, false, true})...)},
@@ -66,23 +74,47 @@ func repeatTick[T any](k T, n int, last T) []T {
 	return append(out, last)
 }
 
-// fakeProcs records what the tuner does, with a CPU clock the test moves.
+// fakeProcs records what the tuner does. Its clock moves by tick at each
+// CPU reading, and its CPU time by load times that: each of the tuner's
+// intervals is a tick of wall time at the load the test sets.
 type fakeProcs struct {
-	mu      sync.Mutex
-	cpu     time.Duration
-	now     time.Time
-	calls   []string
-	changed chan string
+	mu        sync.Mutex
+	cpu       time.Duration
+	now       time.Time
+	load      float64 // share of a core the fake process uses
+	reads     int
+	fail      map[int]bool // readings (from 1) that fail
+	stopped   bool
+	lateReads int // CPU readings after stop returned
+	calls     []string
+	changed   chan string
 }
+
+const tick = 100 * time.Millisecond
 
 func (f *fakeProcs) procs() procs {
 	return procs{
 		one:      func() { f.record("one") },
 		restore:  func() { f.record("default") },
-		cpu:      func() (time.Duration, bool) { f.mu.Lock(); defer f.mu.Unlock(); return f.cpu, true },
+		cpu:      f.read,
 		now:      func() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now },
 		interval: time.Millisecond,
 	}
+}
+
+func (f *fakeProcs) read() (time.Duration, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	if f.stopped {
+		f.lateReads++
+	}
+	f.now = f.now.Add(tick)
+	f.cpu += time.Duration(f.load * float64(tick))
+	if f.fail[f.reads] {
+		return 0, false
+	}
+	return f.cpu, true
 }
 
 func (f *fakeProcs) record(s string) {
@@ -95,48 +127,81 @@ func (f *fakeProcs) record(s string) {
 	}
 }
 
-// advance moves wall time by elapsed and CPU time by cpu, as if the
-// process had been that busy.
-func (f *fakeProcs) advance(cpu, elapsed time.Duration) {
+func (f *fakeProcs) setLoad(load float64) {
 	f.mu.Lock()
-	f.cpu += cpu
-	f.now = f.now.Add(elapsed)
+	f.load = load
 	f.mu.Unlock()
 }
 
+func (f *fakeProcs) readCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads
+}
+
 // TestStartRunStop drives the tuner's goroutine with a fake clock: one P
-// at start, the default once busy, one P again once quiet, and the
-// default after stop, which returns only once the goroutine has ended.
+// at start, nothing while idle (though the process used 10 s of CPU
+// before, and whichever reading fails), the default once busy, one P
+// again once quiet, and the default after stop, which returns only once
+// the goroutine has ended.
 func TestStartRunStop(t *testing.T) {
-	f := &fakeProcs{now: time.Unix(1e9, 0), changed: make(chan string, 1)}
+	for _, tc := range []struct {
+		name string
+		fail map[int]bool
+	}{
+		{"every reading succeeds", nil},
+		{"the first reading fails", map[int]bool{1: true}},
+		{"later readings fail", map[int]bool{3: true, 7: true, 8: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { runStop(t, tc.fail) })
+	}
+}
+
+func runStop(t *testing.T, fail map[int]bool) {
+	f := &fakeProcs{now: time.Unix(1e9, 0), cpu: 10 * time.Second, fail: fail, changed: make(chan string, 1)}
 	stop := start(slog.New(slog.NewTextHandler(io.Discard, nil)), f.procs())
 	if got := <-f.changed; got != "one" {
 		t.Fatalf("first change %q, want one", got)
 	}
-	wait := func(want string, cpu, elapsed time.Duration) {
+	for deadline := time.Now().Add(10 * time.Second); f.readCount() < 50; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d readings in 10 s", f.readCount())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case got := <-f.changed:
+		t.Fatalf("change %q while idle", got)
+	default:
+	}
+	wait := func(want string) {
 		t.Helper()
-		deadline := time.After(10 * time.Second)
-		for {
-			f.advance(cpu, elapsed)
-			select {
-			case got := <-f.changed:
-				if got != want {
-					t.Fatalf("change %q, want %q", got, want)
-				}
-				return
-			case <-deadline:
-				t.Fatalf("no change to %q in 10 s", want)
-			case <-time.After(2 * time.Millisecond):
+		select {
+		case got := <-f.changed:
+			if got != want {
+				t.Fatalf("change %q, want %q", got, want)
 			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no change to %q in 10 s", want)
 		}
 	}
-	wait("default", 100*time.Millisecond, 100*time.Millisecond) // a busy core
-	wait("one", time.Millisecond, 100*time.Millisecond)         // nearly idle
+	f.setLoad(1) // a busy core
+	wait("default")
+	f.setLoad(0.01) // nearly idle
+	wait("one")
 	stop()
+	f.mu.Lock()
+	f.stopped = true
+	f.mu.Unlock()
 	stop() // a second stop is harmless
+	time.Sleep(20 * time.Millisecond)
 	f.mu.Lock()
 	calls := append([]string(nil), f.calls...)
+	late := f.lateReads
 	f.mu.Unlock()
+	if late != 0 {
+		t.Errorf("%d CPU readings after stop returned", late)
+	}
 	want := []string{"one", "default", "one", "default"}
 	if len(calls) != len(want) {
 		t.Fatalf("calls %v, want %v", calls, want)
@@ -160,6 +225,27 @@ func TestStartRespectsEnv(t *testing.T) {
 	}
 	if got := runtime.GOMAXPROCS(0); got != before {
 		t.Errorf("GOMAXPROCS %d, want %d unchanged", got, before)
+	}
+}
+
+// TestStartTwice: a second tuner does not start while one runs.
+func TestStartTwice(t *testing.T) {
+	if _, set := os.LookupEnv("GOMAXPROCS"); set || runtime.GOMAXPROCS(0) <= 1 {
+		t.Skip("GOMAXPROCS set or one CPU: Start tunes nothing (TestStartRespectsEnv, TestStartReal)")
+	}
+	stop, tuned := Start(nil)
+	defer stop()
+	if !tuned {
+		t.Fatal("first Start did not tune")
+	}
+	runtime.GOMAXPROCS(2) // as if the first had raised it
+	stop2, tuned2 := Start(nil)
+	stop2()
+	if tuned2 {
+		t.Fatal("a second Start tuned while the first runs")
+	}
+	if got := runtime.GOMAXPROCS(0); got != 2 {
+		t.Fatalf("the second Start's stop changed GOMAXPROCS to %d", got)
 	}
 }
 
