@@ -36,20 +36,35 @@ func stat(path string) state {
 // when any of them was created, deleted, replaced or modified, or the
 // list itself changed, and has then stayed the same for one more
 // interval: a file caught half-written (an editor that truncates, then
-// writes) is not reloaded until the writer is done. It returns when ctx
-// is done.
+// writes) is not reloaded until the writer is done. "One more interval"
+// is measured by the clock, not by ticks: a tick the program was too busy
+// to take, followed at once by the next, is not a writer that has
+// finished. It returns when ctx is done.
 func Poll(ctx context.Context, interval time.Duration, paths func() []string, onChange func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	poll(ctx, t.C, time.Now, interval, paths, onChange)
+}
+
+// settleShare of an interval must pass between two snapshots for the
+// second to show the files settled.
+const settleShare = 2 // interval / settleShare
+
+// poll is Poll with its ticks and clock given, for tests.
+func poll(ctx context.Context, ticks <-chan time.Time, now func() time.Time, interval time.Duration, paths func() []string, onChange func()) {
 	appliedList, applied := snapshot(paths())
-	prevList, prev := appliedList, applied
+	prevList, prev, prevAt := appliedList, applied, now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-ticks:
 		}
 		list, cur := snapshot(paths())
+		at := now()
+		if at.Sub(prevAt) < interval/settleShare {
+			continue // too soon after the last look to tell a pause from a finish
+		}
 		changed := !slices.Equal(list, appliedList) || !slices.EqualFunc(cur, applied, state.same)
 		settled := slices.Equal(list, prevList) && slices.EqualFunc(cur, prev, state.same)
 		if changed && settled {
@@ -60,7 +75,7 @@ func Poll(ctx context.Context, interval time.Duration, paths func() []string, on
 			appliedList, applied = list, cur
 			onChange()
 		}
-		prevList, prev = list, cur
+		prevList, prev, prevAt = list, cur, at
 	}
 }
 

@@ -123,3 +123,51 @@ func pollChurn(t *testing.T, interval time.Duration) (stalled time.Duration, ok 
 	}
 	return stalled, true
 }
+
+// TestPollTicksTooCloseDoNotSettle: a tick taken late and the next taken
+// at once are two looks a moment apart, not a file that held still for
+// an interval; only a look at least half an interval after the last may
+// find the change settled.
+func TestPollTicksTooCloseDoNotSettle(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "authorized_keys")
+	if err := os.WriteFile(f, []byte("a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const interval = 100 * time.Millisecond
+	t0 := time.Unix(1e9, 0)
+	var clock atomic.Int64 // ns after t0
+	looked := make(chan struct{}, 1)
+	now := func() time.Time { // poll reads the clock once a snapshot is taken
+		looked <- struct{}{}
+		return t0.Add(time.Duration(clock.Load()))
+	}
+	ticks := make(chan time.Time) // unbuffered: a send returns once poll waits again, so the tick before it is done
+	var n atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		poll(ctx, ticks, now, interval, func() []string { return []string{f} }, func() { n.Add(1) })
+	}()
+	defer func() { cancel(); <-done }()
+	<-looked // the first snapshot
+	tickAt := func(d time.Duration) {
+		clock.Store(int64(d))
+		ticks <- t0.Add(d)
+		<-looked // this tick's snapshot taken and the clock read
+	}
+	if err := os.WriteFile(f, []byte("a\nb\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tickAt(100 * time.Millisecond) // sees the change
+	tickAt(101 * time.Millisecond) // the same, 1 ms later: too soon to call it settled
+	tickAt(102 * time.Millisecond) // and again (its send also waits for the tick before)
+	if got := n.Load(); got != 0 {
+		t.Fatalf("changes reported from looks 1 ms apart: got %d, want 0", got)
+	}
+	tickAt(150 * time.Millisecond) // half an interval after the last look that counted
+	tickAt(250 * time.Millisecond) // (its send also waits for the tick before)
+	if got := n.Load(); got != 1 {
+		t.Fatalf("changes reported once settled: got %d, want 1", got)
+	}
+}
