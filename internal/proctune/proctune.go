@@ -71,7 +71,7 @@ func (w *window) step(cpu, elapsed time.Duration) (raise, lower bool) {
 	cpu = max(cpu, 0)
 	if !w.raised {
 		if float64(cpu) >= UpShare*float64(elapsed) {
-			w.raised, w.cpu, w.elapsed = true, 0, 0
+			w.raised = true // w.cpu and w.elapsed are zero: reset when lowered
 			return true, false
 		}
 		return false, false
@@ -129,29 +129,24 @@ func Start(log *slog.Logger) (stop func(), tuned bool) {
 		now:      time.Now,
 		interval: Interval,
 	})
-	return func() {
+	return sync.OnceFunc(func() {
 		stopTuner()
 		running.Store(false)
-	}, true
+	}), true
 }
 
+// start puts p on one P and runs the tuner's goroutine; stop (safe to
+// call more than once) ends it, then restores the default.
 func start(log *slog.Logger, p procs) (stop func()) {
 	p.one()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		p.run(log, done)
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(done)
-			wg.Wait()
-			p.restore()
-		})
-	}
+	wg.Go(func() { p.run(log, done) })
+	return sync.OnceFunc(func() {
+		close(done)
+		wg.Wait()
+		p.restore()
+	})
 }
 
 // run reads the CPU time every interval and applies window's decisions

@@ -247,6 +247,19 @@ func TestStartTwice(t *testing.T) {
 	if got := runtime.GOMAXPROCS(0); got != 2 {
 		t.Fatalf("the second Start's stop changed GOMAXPROCS to %d", got)
 	}
+	stop()
+	stop3, tuned3 := Start(nil) // a new tuner once the first has stopped
+	defer stop3()
+	if !tuned3 {
+		t.Fatal("Start after stop did not tune")
+	}
+	stop()                // the first tuner's stop again: must not free the new one's place
+	runtime.GOMAXPROCS(2) // as if the new one had raised it
+	stop4, tuned4 := Start(nil)
+	stop4()
+	if tuned4 {
+		t.Fatal("a stale stop let a second tuner start beside the running one")
+	}
 }
 
 // TestStartReal runs the tuner on the test process: one P at start and

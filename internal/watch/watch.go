@@ -46,12 +46,9 @@ func Poll(ctx context.Context, interval time.Duration, paths func() []string, on
 	poll(ctx, t.C, time.Now, interval, paths, onChange)
 }
 
-// settleShare of an interval must pass between two snapshots for the
-// second to show the files settled.
-const settleShare = 2 // interval / settleShare
-
 // poll is Poll with its ticks and clock given, for tests.
 func poll(ctx context.Context, ticks <-chan time.Time, now func() time.Time, interval time.Duration, paths func() []string, onChange func()) {
+	minGap := interval / 2 // between two looks for the second to show the files settled
 	appliedList, applied := snapshot(paths())
 	prevList, prev, prevAt := appliedList, applied, now()
 	for {
@@ -62,7 +59,7 @@ func poll(ctx context.Context, ticks <-chan time.Time, now func() time.Time, int
 		}
 		list, cur := snapshot(paths())
 		at := now()
-		if at.Sub(prevAt) < interval/settleShare {
+		if at.Sub(prevAt) < minGap {
 			continue // too soon after the last look to tell a pause from a finish
 		}
 		changed := !slices.Equal(list, appliedList) || !slices.EqualFunc(cur, applied, state.same)
